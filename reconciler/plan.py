@@ -1,0 +1,359 @@
+"""The planner: desired leads vs the last-applied state -> the exact PUT bodies apply will send.
+
+A lead whose file is byte-for-byte what was applied is not even parsed. A parsed lead whose
+effective values equal the applied ones (string equality of canonical JSON) costs nothing more;
+only leads that really differ are explained field by field with deepdiff.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from reconciler.errors import InvalidLeadFilesError, PlanFileError
+from reconciler.loader import (
+    KnownUnchanged,
+    LeadDoc,
+    LeadWarning,
+    LoadResult,
+    format_path,
+    load_tree,
+)
+from reconciler.model import comparable, effective
+from reconciler.state import LeadRecord, Snapshot, canonical_json
+
+FORMAT_VERSION = 1
+PLAN_FILE_KIND = "reconciler-plan"
+
+Action = Literal["manage", "update", "forget"]
+ChangeKind = Literal["add", "change", "remove", "unmanage"]
+
+
+@dataclass(frozen=True, slots=True)
+class FieldChange:
+    """One field-level difference. `before`/`after` are None where the value is absent."""
+
+    path: str
+    kind: ChangeKind
+    before: Any = None
+    after: Any = None
+
+
+@dataclass(frozen=True, slots=True)
+class LeadChange:
+    """What apply will do for one lead.
+
+    `body` is the exact PUT body (empty when only the state changes, None for `forget`);
+    `record` is what the state holds for the lead once it is applied (None for `forget`).
+    """
+
+    lead_id: int
+    file: str
+    action: Action
+    fields: tuple[FieldChange, ...]
+    body: dict[str, Any] | None
+    record: LeadRecord | None
+
+    @property
+    def needs_call(self) -> bool:
+        return bool(self.body)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A whole plan, tied to the state (lineage and serial) it was made against."""
+
+    lineage: str | None
+    serial: int
+    state: str
+    changes: tuple[LeadChange, ...]
+    warnings: tuple[LeadWarning, ...]
+    unchanged: int
+    refresh: tuple[LeadRecord, ...] = ()
+    targets: tuple[str, ...] = ()
+
+    @property
+    def summary(self) -> dict[str, int]:
+        counts = {"manage": 0, "update": 0, "forget": 0}
+        for change in self.changes:
+            counts[change.action] += 1
+        return {**counts, "unchanged": self.unchanged}
+
+    @property
+    def has_changes(self) -> bool:
+        return bool(self.changes)
+
+
+@dataclass
+class _Targets:
+    ids: set[int] = field(default_factory=set)
+    files: set[str] = field(default_factory=set)
+
+    def __bool__(self) -> bool:
+        return bool(self.ids or self.files)
+
+    def wants(self, lead_id: int, file: str) -> bool:
+        return not self or lead_id in self.ids or file in self.files
+
+
+def parse_targets(targets: Sequence[str], root: Path) -> _Targets:
+    """`--target` values: a number is a leadId, anything else a lead file (under --dir or not)."""
+    parsed = _Targets()
+    for target in targets:
+        if target.isdigit():
+            parsed.ids.add(int(target))
+            continue
+        path = Path(target)
+        try:
+            parsed.files.add(path.resolve().relative_to(root.resolve()).as_posix())
+        except ValueError:
+            parsed.files.add(path.as_posix())
+    return parsed
+
+
+def make_plan(
+    root: Path,
+    snapshot: Snapshot,
+    *,
+    state_name: str,
+    strict: bool = False,
+    targets: Sequence[str] = (),
+) -> tuple[Plan, LoadResult]:
+    """Plan the leads below `root` against `snapshot`; raise if any lead file is invalid."""
+    wanted = parse_targets(targets, root)
+    load = load_tree(root, strict=strict, known_unchanged=_unchanged_files(snapshot.leads))
+    if load.problems:
+        raise InvalidLeadFilesError(load.problems)
+    file_of = {f.path: f for f in load.files}
+    changes: list[LeadChange] = []
+    refresh: list[LeadRecord] = []
+    unchanged = 0
+    present: set[int] = set()
+    planned: set[int] = set()
+    for source in load.files:
+        present.update(source.lead_ids)
+        if not source.parsed:
+            unchanged += sum(wanted.wants(i, source.path) for i in source.lead_ids)
+    for doc in load.leads:
+        if not wanted.wants(doc.lead_id, doc.source):
+            continue
+        planned.add(doc.lead_id)
+        source = file_of[doc.source]
+        change, record = _plan_lead(doc, source.digest, source.lead_ids, snapshot)
+        if change is not None:
+            changes.append(change)
+        else:
+            unchanged += 1
+            if record is not None:
+                refresh.append(record)
+    for lead_id, old in snapshot.leads.items():
+        if lead_id not in present and wanted.wants(lead_id, old.file):
+            changes.append(LeadChange(lead_id, load.display(old.file), "forget", (), None, None))
+    changes.sort(key=lambda c: (c.file, c.lead_id))
+    warnings = tuple(w for w in load.warnings if w.lead_id in planned)
+    plan = Plan(
+        lineage=snapshot.lineage,
+        serial=snapshot.serial,
+        state=state_name,
+        changes=tuple(changes),
+        warnings=warnings,
+        unchanged=unchanged,
+        refresh=tuple(refresh),
+        targets=tuple(targets),
+    )
+    return plan, load
+
+
+def _unchanged_files(leads: Mapping[int, LeadRecord]) -> KnownUnchanged:
+    """A `known_unchanged` check: skip a file when every lead it held is applied at its hash."""
+    by_file: dict[str, list[LeadRecord]] = defaultdict(list)
+    for record in leads.values():
+        by_file[record.file].append(record)
+
+    def known(rel: str, digest: str) -> Sequence[int] | None:
+        records = by_file.get(rel)
+        if not records:
+            return None
+        expected = records[0].file_leads
+        if {r.lead_id for r in records} != set(expected):
+            return None
+        if all(r.source_hash == digest and r.file_leads == expected for r in records):
+            return expected
+        return None
+
+    return known
+
+
+def _plan_lead(
+    doc: LeadDoc, digest: str, file_leads: tuple[int, ...], snapshot: Snapshot
+) -> tuple[LeadChange | None, LeadRecord | None]:
+    """The change for one parsed lead, or (None, a refreshed record or None) when unchanged."""
+    desired = effective(doc.lead)
+    compared = comparable(desired)
+    rel = doc.source
+    record = LeadRecord(doc.lead_id, rel, digest, file_leads, canonical_json(compared))
+    old = snapshot.leads.get(doc.lead_id)
+    if old is None:
+        fields = tuple(FieldChange(name, "add", None, value) for name, value in compared.items())
+        return LeadChange(doc.lead_id, doc.file, "manage", fields, desired, record), None
+    if old.applied_json == record.applied_json:
+        same_source = (old.file, old.source_hash, old.file_leads) == (rel, digest, file_leads)
+        return None, None if same_source else record
+    applied = old.applied
+    fields_changed: list[FieldChange] = []
+    body: dict[str, Any] = {}
+    for name, value in compared.items():
+        if name not in applied:
+            fields_changed.append(FieldChange(name, "add", None, value))
+            body[name] = desired[name]
+        elif applied[name] != value:
+            fields_changed.extend(explain(name, applied[name], value))
+            body[name] = desired[name]
+    for name in applied:
+        if name not in compared:
+            fields_changed.append(FieldChange(name, "unmanage", applied[name], None))
+    return LeadChange(doc.lead_id, doc.file, "update", tuple(fields_changed), body, record), None
+
+
+def explain(name: str, before: Any, after: Any) -> list[FieldChange]:
+    """Field-level differences inside one top-level field, via deepdiff for nested values."""
+    if not (isinstance(before, dict) and isinstance(after, dict)) and not (
+        isinstance(before, list) and isinstance(after, list) and _has_objects(before, after)
+    ):
+        return [FieldChange(name, "change", before, after)]
+    from deepdiff import DeepDiff  # imported only when a nested value really changed
+
+    diff = DeepDiff(before, after, view="tree", verbose_level=2)
+    found: list[FieldChange] = []
+    for report, levels in diff.items():
+        for level in levels:
+            path = format_path((name, *level.path(output_format="list")))
+            if "added" in report:
+                found.append(FieldChange(path, "add", None, level.t2))
+            elif "removed" in report:
+                found.append(FieldChange(path, "remove", level.t1, None))
+            else:
+                found.append(FieldChange(path, "change", level.t1, level.t2))
+    found.sort(key=lambda c: c.path)
+    return found or [FieldChange(name, "change", before, after)]
+
+
+def _has_objects(*lists: list[Any]) -> bool:
+    return any(isinstance(item, dict) for items in lists for item in items)
+
+
+# --- saved plans -------------------------------------------------------------------------------
+
+
+def plan_to_doc(plan: Plan, *, with_state: bool) -> dict[str, Any]:
+    """The documented JSON form of a plan (docs/plan-format.md); `with_state` adds what apply
+    needs to record each lead, making it a saved plan file."""
+    doc: dict[str, Any] = {
+        "format_version": FORMAT_VERSION,
+        "lineage": plan.lineage,
+        "serial": plan.serial,
+        "state": plan.state,
+        "targets": list(plan.targets),
+        "summary": plan.summary,
+        "changes": [
+            {
+                "lead_id": c.lead_id,
+                "file": c.file,
+                "action": c.action,
+                "fields": [
+                    {"path": f.path, "kind": f.kind, "before": f.before, "after": f.after}
+                    for f in c.fields
+                ],
+                **({"body": c.body} if c.body is not None else {}),
+            }
+            for c in plan.changes
+        ],
+        "warnings": [
+            {
+                "lead_id": w.lead_id,
+                "file": w.file,
+                "line": w.line,
+                "field": w.field,
+                "message": w.message,
+            }
+            for w in plan.warnings
+        ],
+    }
+    if with_state:
+        doc["kind"] = PLAN_FILE_KIND
+        records = [c.record for c in plan.changes if c.record is not None]
+        doc["records"] = [_record_to_doc(r) for r in records]
+        doc["refresh"] = [_record_to_doc(r) for r in plan.refresh]
+    return doc
+
+
+def _record_to_doc(record: LeadRecord) -> list[Any]:
+    return [
+        record.lead_id,
+        record.file,
+        record.source_hash,
+        list(record.file_leads),
+        record.applied_json,
+    ]
+
+
+def _record_from_doc(item: list[Any]) -> LeadRecord:
+    lead_id, file, digest, file_leads, applied_json = item
+    return LeadRecord(
+        int(lead_id), str(file), str(digest), tuple(int(i) for i in file_leads), str(applied_json)
+    )
+
+
+def save_plan(plan: Plan, path: Path) -> None:
+    """Write a plan file that `show` renders and `apply` carries out."""
+    path.write_text(json.dumps(plan_to_doc(plan, with_state=True), indent=1) + "\n", "utf-8")
+
+
+def load_plan(path: Path) -> Plan:
+    """Read a saved plan file, refusing anything that is not one of ours."""
+    try:
+        doc = json.loads(path.read_text("utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise PlanFileError(f"{path}: cannot read the plan file: {exc}") from None
+    if not isinstance(doc, dict) or doc.get("kind") != PLAN_FILE_KIND:
+        raise PlanFileError(f"{path}: not a plan file saved by `reconciler plan --out`")
+    if doc.get("format_version") != FORMAT_VERSION:
+        raise PlanFileError(
+            f"{path}: plan format {doc.get('format_version')!r} is not {FORMAT_VERSION}; "
+            "plan again with this version of reconciler"
+        )
+    try:
+        records = {r.lead_id: r for r in map(_record_from_doc, doc["records"])}
+        changes = tuple(
+            LeadChange(
+                lead_id=int(c["lead_id"]),
+                file=str(c["file"]),
+                action=c["action"],
+                fields=tuple(
+                    FieldChange(f["path"], f["kind"], f["before"], f["after"]) for f in c["fields"]
+                ),
+                body=c.get("body"),
+                record=records.get(int(c["lead_id"])) if c["action"] != "forget" else None,
+            )
+            for c in doc["changes"]
+        )
+        warnings = tuple(
+            LeadWarning(w["file"], int(w["line"]), w["lead_id"], w["field"], w["message"])
+            for w in doc["warnings"]
+        )
+        return Plan(
+            lineage=doc["lineage"],
+            serial=int(doc["serial"]),
+            state=str(doc["state"]),
+            changes=changes,
+            warnings=warnings,
+            unchanged=int(doc["summary"]["unchanged"]),
+            refresh=tuple(map(_record_from_doc, doc["refresh"])),
+            targets=tuple(doc.get("targets", ())),
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise PlanFileError(f"{path}: the plan file is damaged ({exc!r}); plan again") from None
