@@ -391,11 +391,11 @@ def _finding(err: Any) -> Finding:
     elif kind == "missing":
         message = "is required"
     elif kind in ("string_type", "int_type", "float_type", "bool_type") and isinstance(
-        err.get("input"), int | float | bool
+        err.get("input"), int | float | bool | date
     ):
-        message = f"{message}, got {err['input']!r}"
+        message = f"{message}, got {err['input']!s} ({type(err['input']).__name__})"
         if kind == "string_type" and not isinstance(err["input"], bool):
-            message += " (quote it in YAML to keep it as written, e.g. '+1415...' or '02134')"
+            message += "; quote it in YAML to keep it as written, e.g. '+1415...' or '02134'"
     elif kind == "value_error":
         message = message.removeprefix("Value error, ")
     return Finding(loc, message)

@@ -125,6 +125,9 @@ def _is_empty(node: Node) -> bool:
     return isinstance(node, ScalarNode) and node.tag.endswith(":null") and node.value in ("", "~")
 
 
+_COLLECTION_TAGS = frozenset({"tag:yaml.org,2002:seq", "tag:yaml.org,2002:map"})
+
+
 class _Builder:
     """Builds values from nodes, refusing duplicate keys, merge keys and runaway aliases."""
 
@@ -142,6 +145,8 @@ class _Builder:
             )
         if isinstance(node, ScalarNode):
             return self._scalar(node)
+        if node.tag not in _COLLECTION_TAGS:
+            raise YamlProblem(f"unsupported YAML tag {node.tag}", node.start_mark.line + 1)
         if id(node) in self.active:
             raise YamlProblem("an alias refers to its own parent", node.start_mark.line + 1)
         self.active.add(id(node))

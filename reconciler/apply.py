@@ -1,0 +1,172 @@
+"""Carry out a plan: PUT each changed lead, record each success in the state at once.
+
+Calls run concurrently (bounded by `parallelism`); the state is written by one writer task so
+the event loop never blocks on disk or database. Successes that finish while a write is under
+way are committed together in the next write (group commit): each is durable a moment after
+its PUT, and a run killed at any point loses nothing but the calls still in flight, which the
+next apply simply sends again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal, Protocol
+
+from reconciler.errors import ApiError
+from reconciler.plan import LeadChange, Plan
+from reconciler.state import LeadRecord, StateBackend
+
+Status = Literal["applied", "failed", "skipped"]
+
+
+class LeadUpdater(Protocol):
+    """What apply needs of the Lofty client."""
+
+    async def update_lead(self, lead_id: int, body: dict[str, object]) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """How one lead of the plan ended."""
+
+    lead_id: int
+    file: str
+    action: str
+    status: Status
+    message: str = ""
+    called: bool = False
+
+
+Progress = Callable[[Outcome, int, int], None]
+
+
+@dataclass(frozen=True)
+class ApplyResult:
+    """Every lead's outcome, in plan order."""
+
+    outcomes: tuple[Outcome, ...]
+
+    def count(self, status: Status) -> int:
+        return sum(o.status == status for o in self.outcomes)
+
+    @property
+    def ok(self) -> bool:
+        return all(o.status == "applied" for o in self.outcomes)
+
+
+def record_without_calls(plan: Plan, state: StateBackend) -> list[Outcome]:
+    """Write everything that needs no call in one step: forgotten leads, leads whose only
+    change is a field no longer managed, and refreshed file hashes."""
+    quiet = [c for c in plan.changes if not c.needs_call]
+    records = [c.record for c in quiet if c.record is not None] + list(plan.refresh)
+    forget = [c.lead_id for c in quiet if c.action == "forget"]
+    if records or forget:
+        state.write(records, forget=forget)
+    return [Outcome(c.lead_id, c.file, c.action, "applied") for c in quiet]
+
+
+async def apply_plan(
+    plan: Plan,
+    state: StateBackend,
+    client: LeadUpdater,
+    *,
+    parallelism: int,
+    progress: Progress | None = None,
+) -> ApplyResult:
+    """Apply `plan`; the caller holds the state lock and has checked the plan is not stale."""
+    outcomes: dict[int, Outcome] = {}
+    total, done = len(plan.changes), 0
+    for outcome in record_without_calls(plan, state):
+        outcomes[outcome.lead_id] = outcome
+        done += 1
+        if progress:
+            progress(outcome, done, total)
+    calls = [c for c in plan.changes if c.needs_call]
+    writer = _StateWriter(state)
+    writer_task = asyncio.create_task(writer.run())
+    gate = asyncio.Semaphore(max(1, parallelism))
+    unreachable: list[ApiError] = []
+
+    async def one(change: LeadChange) -> None:
+        nonlocal done
+        async with gate:
+            outcome = await _apply_one(change, client, writer, unreachable)
+        outcomes[change.lead_id] = outcome
+        done += 1
+        if progress:
+            progress(outcome, done, total)
+
+    try:
+        await asyncio.gather(*(one(c) for c in calls))
+    finally:
+        await writer.close()
+        await writer_task
+    return ApplyResult(tuple(outcomes[c.lead_id] for c in plan.changes))
+
+
+async def _apply_one(
+    change: LeadChange, client: LeadUpdater, writer: _StateWriter, unreachable: list[ApiError]
+) -> Outcome:
+    def end(status: Status, message: str = "", called: bool = True) -> Outcome:
+        return Outcome(change.lead_id, change.file, change.action, status, message, called)
+
+    if unreachable:
+        return end("skipped", f"not sent: {unreachable[0]}", called=False)
+    assert change.body is not None and change.record is not None
+    try:
+        await client.update_lead(change.lead_id, change.body)
+    except ApiError as exc:
+        if _is_unreachable(exc):
+            unreachable.append(exc)
+        return end("failed", str(exc))
+    try:
+        await writer.record(change.record)
+    except Exception as exc:  # the PUT landed but the state did not take it: say so plainly
+        return end("failed", f"applied in Lofty but not recorded in the state: {exc}")
+    return end("applied")
+
+
+def _is_unreachable(exc: ApiError) -> bool:
+    from reconciler.client import ApiUnreachableError
+
+    return isinstance(exc, ApiUnreachableError)
+
+
+class _StateWriter:
+    """One task that writes records to the state, batching those that arrive while it writes."""
+
+    def __init__(self, state: StateBackend) -> None:
+        self._state = state
+        self._queue: asyncio.Queue[tuple[LeadRecord, asyncio.Future[None]] | None] = asyncio.Queue()
+
+    async def record(self, record: LeadRecord) -> None:
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        await self._queue.put((record, done))
+        await done
+
+    async def close(self) -> None:
+        await self._queue.put(None)
+
+    async def run(self) -> None:
+        closing = False
+        while not closing:
+            item = await self._queue.get()
+            batch: list[tuple[LeadRecord, asyncio.Future[None]]] = []
+            while item is not None:
+                batch.append(item)
+                if self._queue.empty():
+                    break
+                item = self._queue.get_nowait()
+            closing = item is None
+            if not batch:
+                continue
+            try:
+                await asyncio.to_thread(self._state.write, [r for r, _ in batch])
+            except Exception as exc:
+                for _, done in batch:
+                    done.set_exception(exc)
+            else:
+                for _, done in batch:
+                    done.set_result(None)
