@@ -441,6 +441,7 @@ class _State:
         self._puts: Counter[str] = Counter()
         self._status_counts: Counter[str] = Counter()
         self._faults = 0
+        self._put_log: list[dict[str, Any]] = []
         self._first_request_at: float | None = None
         self._last_request_at: float | None = None
 
@@ -540,6 +541,7 @@ class _State:
             body = json.loads(raw, parse_constant=_refuse_constant) if raw.strip() else None
         except ValueError as exc:
             return _Reply(400, {"code": 20012, "message": f"INVALID_PARAMETER: body: {exc}"})
+        self._put_log.append({"leadId": lead_id, "body": body})
         rejection = check_update(body)
         if rejection is not None:
             return _Reply(rejection.status, rejection.body())
@@ -566,6 +568,10 @@ class _State:
         with self._lock:
             for lead_id in lead_ids:
                 self._leads.setdefault(lead_id, {})
+
+    def put_log(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return copy.deepcopy(self._put_log)
 
     def stats(self) -> dict[str, Any]:
         with self._lock:
@@ -743,6 +749,8 @@ class _Handler(BaseHTTPRequestHandler):
             return _Reply(200, state.stats())
         if path == "/_sandbox/leads" and self.command == "GET":
             return _Reply(200, {"leads": state.stored_leads()})
+        if path == "/_sandbox/puts" and self.command == "GET":
+            return _Reply(200, {"puts": state.put_log()})
         if path == "/_sandbox/leads" and self.command == "POST":
             try:
                 lead_ids = json.loads(raw)["leadIds"]
