@@ -1,0 +1,617 @@
+"""The GitOps layer: the workflows, the composite `action.yml` and the pre-commit hook.
+
+Three kinds of checks:
+- the files pass `actionlint` and `zizmor --offline` (both ship their binaries in wheels);
+- their structure keeps the promises a team relies on (serialized applies, sticky comment, ...);
+- the shell and JavaScript glue in `action.yml` is run for real, with fake `reconciler` and
+  `gh` programs and a fake GitHub API, so a broken exit code or a duplicated comment shows here
+  and not on a team's pull request.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import stat
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+WORKFLOWS = ROOT / ".github" / "workflows"
+ACTION = ROOT / "action.yml"
+MARKER = "<!-- reconciler:plan -->"
+
+
+def _load(path: Path) -> dict[str, Any]:
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    assert isinstance(data, dict), path
+    return data
+
+
+def _on(workflow: dict[str, Any]) -> dict[str, Any]:
+    # YAML 1.1 reads the bare key `on` as the boolean True.
+    triggers = workflow.get("on", workflow.get(True))
+    return triggers if isinstance(triggers, dict) else {name: None for name in triggers}
+
+
+def _workflow_files() -> list[Path]:
+    return sorted([*WORKFLOWS.glob("*.yml"), *WORKFLOWS.glob("*.yaml")])
+
+
+def _action() -> dict[str, Any]:
+    return _load(ACTION)
+
+
+def _step(name: str) -> dict[str, Any]:
+    for step in _action()["runs"]["steps"]:
+        if step.get("name") == name:
+            return step
+    raise AssertionError(f"action.yml has no step named {name!r}")
+
+
+def _tool(name: str) -> str:
+    """A linter binary from the test extras: beside the running Python, else on PATH."""
+    beside = Path(sys.executable).parent / name
+    found = str(beside) if beside.exists() else shutil.which(name)
+    if found is None:
+        message = f"{name} is not installed: pip install -e '.[test]'"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    return found
+
+
+def _run_tool(argv: list[str], home: Path, stdin: str | None = None) -> None:
+    env = {**os.environ, "HOME": str(home), "XDG_CACHE_HOME": str(home / "cache")}
+    for token in ("GH_TOKEN", "GITHUB_TOKEN", "ZIZMOR_GITHUB_TOKEN"):
+        env.pop(token, None)
+    result = subprocess.run(
+        argv, cwd=ROOT, env=env, input=stdin, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, (
+        f"{' '.join(argv)} exited {result.returncode}\n{result.stdout}\n{result.stderr}"
+    )
+
+
+# --- linters ------------------------------------------------------------------------------
+
+
+def test_workflows_pass_actionlint(tmp_path: Path) -> None:
+    files = [str(path.relative_to(ROOT)) for path in _workflow_files()]
+    assert files, "no workflow files"
+    _run_tool([_tool("actionlint"), "-no-color", "-oneline", *files], tmp_path)
+
+
+def test_action_steps_pass_actionlint(tmp_path: Path) -> None:
+    # actionlint reads action.yml only for its inputs; to check its steps too (expressions,
+    # shellcheck on the scripts, inputs of the actions it uses) they are linted as one job.
+    action = _action()
+    workflow = {
+        "on": {"workflow_call": {"inputs": {k: {"type": "string"} for k in action["inputs"]}}},
+        "permissions": {},
+        "jobs": {"action": {"runs-on": "ubuntu-latest", "steps": action["runs"]["steps"]}},
+    }
+    argv = [_tool("actionlint"), "-no-color", "-oneline"]
+    argv += ["-stdin-filename", "action.yml (its steps as one job)", "-"]
+    _run_tool(argv, tmp_path, stdin=yaml.safe_dump(workflow, sort_keys=False))
+
+
+def test_workflows_and_action_pass_zizmor_offline(tmp_path: Path) -> None:
+    inputs = [".github/workflows", "action.yml", ".github/dependabot.yml", ".pre-commit-hooks.yaml"]
+    argv = [_tool("zizmor"), "--offline", "--no-progress", "--color", "never"]
+    argv += ["--cache-dir", str(tmp_path / "zizmor"), *inputs]
+    _run_tool(argv, tmp_path)
+
+
+# --- structure ----------------------------------------------------------------------------
+
+
+def _jobs_using_action(workflow: dict[str, Any], command: str) -> list[dict[str, Any]]:
+    return [
+        job
+        for job in workflow["jobs"].values()
+        for step in job.get("steps", [])
+        if step.get("uses") == "./" and step.get("with", {}).get("command") == command
+    ]
+
+
+def test_every_workflow_grants_nothing_by_default_and_checks_out_without_credentials() -> None:
+    for path in _workflow_files():
+        workflow = _load(path)
+        assert workflow.get("permissions") == {}, f"{path.name}: top-level permissions not {{}}"
+        assert "pull_request_target" not in _on(workflow), path.name
+        for name, job in workflow["jobs"].items():
+            assert "permissions" in job, f"{path.name}: job {name} has no permissions"
+            for step in job.get("steps", []):
+                if str(step.get("uses", "")).startswith("actions/checkout@"):
+                    assert step["with"]["persist-credentials"] is False, f"{path.name}: {name}"
+
+
+def test_ci_runs_make_test_on_push_and_pull_request() -> None:
+    workflow = _load(WORKFLOWS / "ci.yml")
+    assert {"push", "pull_request"} <= set(_on(workflow))
+    runs = [step.get("run", "") for job in workflow["jobs"].values() for step in job["steps"]]
+    assert any(re.match(r"make test\b", run) for run in runs), runs
+
+
+def test_apply_workflow_is_serialized_never_cancelled_and_uses_an_environment() -> None:
+    workflow = _load(WORKFLOWS / "leads-apply.yml")
+    triggers = _on(workflow)
+    assert triggers["push"]["branches"] == ["main"]
+    concurrency = workflow["concurrency"]
+    assert concurrency["group"]
+    assert concurrency["cancel-in-progress"] is False
+    (job,) = _jobs_using_action(workflow, "apply")
+    assert job["environment"]
+    assert not any(level == "write" for level in job["permissions"].values()), job["permissions"]
+    step = next(s for s in job["steps"] if s.get("uses") == "./")
+    assert step["with"]["lofty-access-token"] == "${{ secrets.LOFTY_ACCESS_TOKEN }}"
+    assert step["with"]["lofty-api-key"] == "${{ secrets.LOFTY_API_KEY }}"
+
+
+def test_plan_workflow_runs_on_pull_request_and_may_comment() -> None:
+    workflow = _load(WORKFLOWS / "leads-plan.yml")
+    assert "pull_request" in _on(workflow)
+    (job,) = _jobs_using_action(workflow, "plan")
+    assert job["permissions"] == {
+        "contents": "read",
+        "pull-requests": "write",
+        "actions": "read",
+    }
+    # The plan job never sees a Lofty credential.
+    assert "secrets." not in json.dumps(job)
+    assert workflow["concurrency"]["cancel-in-progress"] is True
+
+
+def test_action_is_composite_and_plans_to_summary_and_sticky_comment() -> None:
+    action = _action()
+    assert action["runs"]["using"] == "composite"
+    plan = _step("Plan")["run"]
+    assert re.search(r"^reconciler validate --dir ", plan, re.M)
+    assert re.search(r"^reconciler plan .*--format markdown", plan, re.M)
+    assert "$GITHUB_STEP_SUMMARY" in plan
+    comment = _step("Post the plan as the sticky pull-request comment")
+    assert comment["uses"].startswith("actions/github-script@")
+    assert "!cancelled()" in comment["if"]  # a failed plan still replaces the old comment
+    script = comment["with"]["script"]
+    assert MARKER in script and "updateComment" in script and "createComment" in script
+    apply = _step("Apply")["run"]
+    assert re.search(r"^reconciler apply --auto-approve --dir ", apply, re.M)
+    save = _step("Save the state for the next run")
+    assert save["uses"].startswith("actions/upload-artifact@")
+    assert save["with"]["include-hidden-files"] is True  # .reconciler/ is a hidden directory
+    assert "always()" in save["if"]
+
+
+def test_run_scripts_take_expressions_only_through_env() -> None:
+    for step in _action()["runs"]["steps"]:
+        assert "${{" not in step.get("run", ""), step.get("name")
+
+
+def test_pre_commit_hook_validates() -> None:
+    hooks = yaml.safe_load((ROOT / ".pre-commit-hooks.yaml").read_text(encoding="utf-8"))
+    hook = next(h for h in hooks if h["id"] == "reconciler-validate")
+    assert hook["entry"] == "reconciler validate"
+    assert hook["language"] == "python"
+    assert hook["pass_filenames"] is False
+
+
+# --- the action's shell steps, run for real -----------------------------------------------
+
+FAKE_RECONCILER = r"""#!/usr/bin/env bash
+printf '%s\n' "$*" >> "$FAKE_LOG"
+case "$1" in
+  validate) exit "${FAKE_VALIDATE_RC:-0}" ;;
+  plan) printf '%s' "${FAKE_PLAN_OUT:-}"; exit "${FAKE_PLAN_RC:-0}" ;;
+  apply) for name in LOFTY_ACCESS_TOKEN LOFTY_API_KEY; do
+           if [ -n "${!name+set}" ]; then echo "env $name" >> "$FAKE_LOG"; fi
+         done ;;
+esac
+"""
+
+FAKE_GH = r"""#!/usr/bin/env bash
+printf '%s\n' "$*" >> "$FAKE_LOG"
+case "$1" in
+  api) cat "$FAKE_ARTIFACTS" || exit 1 ;;
+  run) dir="${!#}"; printf '{"serial": 7}\n' > "$dir/state.json" ;;
+esac
+"""
+
+
+class Runner:
+    """Runs one `run:` step of action.yml the way the runner does, in a scratch workspace."""
+
+    def __init__(self, tmp_path: Path, *, fakes: tuple[str, ...] = ("reconciler", "gh")) -> None:
+        self.workspace = tmp_path / "workspace"
+        self.workspace.mkdir()
+        self.bin = tmp_path / "bin"
+        self.bin.mkdir()
+        self.log = tmp_path / "calls.log"
+        self.output = tmp_path / "github_output"
+        self.summary = tmp_path / "step_summary"
+        self.temp = tmp_path / "runner_temp"
+        self.temp.mkdir()
+        for name, text in (("reconciler", FAKE_RECONCILER), ("gh", FAKE_GH)):
+            if name not in fakes:
+                continue
+            path = self.bin / name
+            path.write_text(text)
+            path.chmod(path.stat().st_mode | stat.S_IXUSR)
+
+    def run(self, name: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+        step = _step(name)
+        declared = set(step.get("env", {}))
+        assert declared <= set(env), f"step {name!r} also needs {declared - set(env)}"
+        script = self.temp / "step.sh"
+        script.write_text(step["run"])
+        full_env = {
+            "PATH": f"{self.bin}{os.pathsep}{os.environ['PATH']}",
+            "HOME": str(self.workspace),
+            "FAKE_LOG": str(self.log),
+            "GITHUB_OUTPUT": str(self.output),
+            "GITHUB_STEP_SUMMARY": str(self.summary),
+            "RUNNER_TEMP": str(self.temp),
+            "GITHUB_SERVER_URL": "https://github.com",
+            "GITHUB_REPOSITORY": "acme/leads",
+            "GITHUB_RUN_ID": "4242",
+            **env,
+        }
+        # The runner's own command line for `shell: bash`.
+        return subprocess.run(
+            ["bash", "--noprofile", "--norc", "-eo", "pipefail", str(script)],
+            cwd=self.workspace,
+            env=full_env,
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+
+    def calls(self) -> list[str]:
+        return self.log.read_text().splitlines() if self.log.exists() else []
+
+    def outputs(self) -> dict[str, str]:
+        lines = self.output.read_text().splitlines() if self.output.exists() else []
+        return dict(line.split("=", 1) for line in lines)
+
+
+@pytest.fixture
+def runner(tmp_path: Path) -> Runner:
+    if shutil.which("bash") is None:
+        pytest.skip("bash is not installed")
+    return Runner(tmp_path)
+
+
+PLAN_ENV = {
+    "LEADS_DIR": "leads",
+    "RECONCILER_STATE": ".reconciler/state.json",
+    "HEAD_SHA": "abc1234",
+}
+PLAN_BODY = f"{MARKER}\n### Plan: 1 lead to change\n"
+
+
+@pytest.mark.parametrize(("rc", "has_changes"), [(2, "true"), (0, "false")])
+def test_plan_step_writes_summary_and_reports_changes(
+    runner: Runner, rc: int, has_changes: str
+) -> None:
+    result = runner.run("Plan", {**PLAN_ENV, "FAKE_PLAN_RC": str(rc), "FAKE_PLAN_OUT": PLAN_BODY})
+
+    assert result.returncode == 0, result.stderr
+    assert runner.calls() == [
+        "validate --dir leads",
+        "plan --dir leads --state .reconciler/state.json --format markdown --detailed-exitcode",
+    ]
+    outputs = runner.outputs()
+    assert outputs["has-changes"] == has_changes
+    assert Path(outputs["body"]).read_text() == PLAN_BODY  # the comment body, nothing added
+    assert runner.summary.read_text() == PLAN_BODY
+
+
+def test_plan_step_fails_on_invalid_files_and_replaces_the_comment_body(runner: Runner) -> None:
+    result = runner.run("Plan", {**PLAN_ENV, "FAKE_VALIDATE_RC": "1"})
+
+    assert result.returncode == 1
+    assert runner.calls() == ["validate --dir leads"]  # no plan from invalid files
+    body = Path(runner.outputs()["body"]).read_text()
+    assert body.startswith(MARKER + "\n")
+    assert "invalid" in body and "abc1234" in body
+    assert "https://github.com/acme/leads/actions/runs/4242" in body
+    assert runner.summary.read_text() == body
+    assert "::error::" in result.stdout
+
+
+def test_plan_step_fails_when_plan_fails_without_posting_partial_output(runner: Runner) -> None:
+    env = {**PLAN_ENV, "FAKE_PLAN_RC": "1", "FAKE_PLAN_OUT": "half a plan"}
+    result = runner.run("Plan", env)
+
+    assert result.returncode == 1
+    body = Path(runner.outputs()["body"]).read_text()
+    assert body.startswith(MARKER + "\n") and "half a plan" not in body
+    assert "plan failed" in body
+
+
+def test_plan_step_with_the_real_cli_gives_a_masked_bounded_comment(tmp_path: Path) -> None:
+    # The step exactly as the workflow runs it, with the real `reconciler` on this repository's
+    # own leads/ and no saved state (every lead is new, so every email and phone is shown).
+    exe = Path(sys.executable).parent / "reconciler"
+    if not exe.exists():
+        message = "the reconciler console script is not installed: pip install -e '.[test]'"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    runner = Runner(tmp_path, fakes=("gh",))
+    shutil.copytree(ROOT / "leads", runner.workspace / "leads")
+    env = {**PLAN_ENV, "PATH": f"{runner.bin}{os.pathsep}{exe.parent}{os.pathsep}/usr/bin:/bin"}
+    result = runner.run("Plan", env)
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert runner.outputs()["has-changes"] == "true"
+    body = Path(runner.outputs()["body"]).read_text()
+    assert body.startswith(MARKER + "\n")
+    assert len(body) < 65_536
+    assert runner.summary.read_text() == body
+    sources = "".join(path.read_text() for path in (ROOT / "leads").rglob("*.y*ml"))
+    emails = set(re.findall(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+", sources))
+    assert emails, "the example leads have no emails to check the masking with"
+    assert not [email for email in emails if email in body]
+
+
+@pytest.mark.parametrize(
+    ("token", "key", "seen"),
+    [("", "key-must-not-leak", "LOFTY_API_KEY"), ("token-must-not-leak", "", "LOFTY_ACCESS_TOKEN")],
+)
+def test_apply_step_applies_with_auto_approve_and_drops_the_unset_credential(
+    runner: Runner, token: str, key: str, seen: str
+) -> None:
+    env = {
+        "LEADS_DIR": "leads",
+        "RECONCILER_STATE": ".reconciler/state.json",
+        "LOFTY_ACCESS_TOKEN": token,
+        "LOFTY_API_KEY": key,
+    }
+    result = runner.run("Apply", env)
+
+    assert result.returncode == 0, result.stderr
+    # A secret that is not configured reaches the step as "", which the CLI must not see.
+    assert runner.calls() == [
+        "apply --auto-approve --dir leads --state .reconciler/state.json",
+        f"env {seen}",
+    ]
+    assert "must-not-leak" not in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize(
+    ("command", "state", "message"),
+    [
+        ("destroy", ".reconciler/state.json", "validate, plan or apply"),
+        # e.g. `state: ${{ secrets.RECONCILER_STATE }}` on a pull request from a fork
+        ("apply", "", "state input is empty"),
+        ("plan", "", "state input is empty"),
+    ],
+)
+def test_bad_inputs_are_refused(runner: Runner, command: str, state: str, message: str) -> None:
+    result = runner.run("Check the inputs", {"COMMAND": command, "RECONCILER_STATE": state})
+
+    assert result.returncode == 1
+    assert message in result.stdout
+
+
+@pytest.mark.parametrize("command", ["validate", "plan", "apply"])
+def test_good_inputs_pass(runner: Runner, command: str) -> None:
+    env = {"COMMAND": command, "RECONCILER_STATE": "" if command == "validate" else "s/s.json"}
+    assert runner.run("Check the inputs", env).returncode == 0
+
+
+def _artifact(
+    run_id: int, created: str, *, branch: str = "main", head_repo: int = 1, expired: bool = False
+) -> dict[str, Any]:
+    return {
+        "name": "reconciler-state",
+        "created_at": created,
+        "expired": expired,
+        "workflow_run": {
+            "id": run_id,
+            "repository_id": 1,
+            "head_repository_id": head_repo,
+            "head_branch": branch,
+        },
+    }
+
+
+RESTORE_ENV = {
+    "GH_TOKEN": "ghs_fake",
+    "ARTIFACT": "reconciler-state",
+    "RECONCILER_STATE": ".reconciler/state.json",
+    "DEFAULT_BRANCH": "main",
+}
+
+
+def _restore(
+    runner: Runner, pages: list[list[dict[str, Any]]] | None, **env: str
+) -> subprocess.CompletedProcess[str]:
+    if shutil.which("jq") is None:
+        pytest.skip("jq is not installed")
+    fixture = runner.temp / "artifacts.json"
+    if pages is not None:  # `gh api --paginate` prints one JSON document per page
+        fixture.write_text("".join(json.dumps({"artifacts": page}) + "\n" for page in pages))
+    return runner.run(
+        "Restore the state saved by the last apply",
+        {**RESTORE_ENV, "FAKE_ARTIFACTS": str(fixture), **env},
+    )
+
+
+def test_restore_takes_the_newest_state_saved_on_the_default_branch(runner: Runner) -> None:
+    pages = [
+        [
+            _artifact(100, "2026-01-01T00:00:00Z"),
+            # Newer, but uploaded by pull requests: from a fork whose branch is also called
+            # main, and from a branch of this repository. Neither may feed a plan or an apply.
+            _artifact(900, "2026-03-01T00:00:00Z", head_repo=2),
+            _artifact(800, "2026-03-02T00:00:00Z", branch="feature"),
+        ],
+        [_artifact(300, "2026-02-01T00:00:00Z"), _artifact(200, "2026-01-15T00:00:00Z")],
+    ]
+    result = _restore(runner, pages)
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert runner.calls()[0].startswith("api --paginate repos/acme/leads/actions/artifacts?")
+    assert runner.calls()[1] == (
+        "run download 300 --repo acme/leads --name reconciler-state --dir .reconciler"
+    )
+    assert (runner.workspace / ".reconciler" / "state.json").exists()
+    assert runner.outputs()["dir"] == ".reconciler"
+
+
+def test_restore_without_a_saved_state_starts_empty(runner: Runner) -> None:
+    result = _restore(runner, [[_artifact(900, "2026-03-01T00:00:00Z", head_repo=2)]])
+
+    assert result.returncode == 0, result.stderr
+    assert "::notice::No saved state" in result.stdout
+    assert not any(call.startswith("run download") for call in runner.calls())
+    assert (runner.workspace / ".reconciler").is_dir()  # the apply writes its state there
+
+
+def test_restore_warns_when_the_saved_state_expired(runner: Runner) -> None:
+    result = _restore(runner, [[_artifact(100, "2026-01-01T00:00:00Z", expired=True)]])
+
+    assert result.returncode == 0, result.stderr
+    assert "::warning::" in result.stdout and "expired" in result.stdout
+    assert not any(call.startswith("run download") for call in runner.calls())
+
+
+def test_restore_fails_when_artifacts_cannot_be_listed(runner: Runner) -> None:
+    result = _restore(runner, None)  # `gh api` fails, e.g. without `actions: read`
+
+    assert result.returncode == 1
+    assert "actions: read" in result.stdout
+
+
+def test_restore_refuses_a_state_file_outside_a_directory_of_its_own(runner: Runner) -> None:
+    # Its directory is uploaded whole: "." would upload the entire checkout.
+    result = _restore(runner, [[]], RECONCILER_STATE="state.json")
+
+    assert result.returncode == 1
+    assert "directory of its own" in result.stdout
+    assert runner.calls() == []
+
+
+# --- the sticky comment script, run under node with a fake GitHub API -----------------------
+
+NODE_HARNESS = r"""
+const fs = require('node:fs');
+const [scriptPath, scenarioPath] = process.argv.slice(2);
+const scenario = JSON.parse(fs.readFileSync(scenarioPath, 'utf8'));
+const calls = [];
+const failing = (name) => {
+  if (scenario.failOn !== name) return;
+  throw Object.assign(new Error(`HTTP ${scenario.status}`), { status: scenario.status });
+};
+const api = (name) => async (params) => {
+  calls.push([name, params]);
+  failing(name);
+  return { data: name === 'listComments' ? scenario.comments : {} };
+};
+const github = {
+  paginate: async (method, params) => (await method(params)).data,
+  rest: { issues: {
+    listComments: api('listComments'), createComment: api('createComment'),
+    updateComment: api('updateComment'), deleteComment: api('deleteComment'),
+  } },
+};
+const core = {
+  notice: (message) => calls.push(['notice', message]),
+  setFailed: (message) => calls.push(['setFailed', message]),
+};
+const context = { repo: { owner: 'acme', repo: 'leads' }, issue: { number: 7 } };
+const AsyncFunction = Object.getPrototypeOf(async () => {}).constructor;
+const script = new AsyncFunction('require', 'github', 'context', 'core',
+                                 fs.readFileSync(scriptPath, 'utf8'));
+script(require, github, context, core).then(
+  () => console.log(JSON.stringify({ calls })),
+  (error) => console.log(JSON.stringify({ calls, error: error.message })),
+);
+"""
+
+
+def _comment(
+    tmp_path: Path, body: str, comments: list[dict[str, Any]], **scenario: Any
+) -> dict[str, Any]:
+    node = shutil.which("node")
+    if node is None:
+        pytest.skip("node is not installed")
+    step = _step("Post the plan as the sticky pull-request comment")
+    (tmp_path / "script.js").write_text(step["with"]["script"])
+    (tmp_path / "harness.js").write_text(NODE_HARNESS)
+    (tmp_path / "body.md").write_text(body)
+    (tmp_path / "scenario.json").write_text(json.dumps({"comments": comments, **scenario}))
+    result = subprocess.run(
+        [
+            node,
+            str(tmp_path / "harness.js"),
+            str(tmp_path / "script.js"),
+            str(tmp_path / "scenario.json"),
+        ],
+        env={**os.environ, "BODY_FILE": str(tmp_path / "body.md")},
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    )
+    outcome: dict[str, Any] = json.loads(result.stdout)
+    return outcome
+
+
+def _writes(outcome: dict[str, Any]) -> list[tuple[str, Any]]:
+    return [(name, params) for name, params in outcome["calls"] if name != "listComments"]
+
+
+def test_sticky_comment_is_created_when_there_is_none(tmp_path: Path) -> None:
+    outcome = _comment(tmp_path, PLAN_BODY, [{"id": 1, "body": "LGTM"}])
+
+    assert "error" not in outcome
+    assert _writes(outcome) == [
+        ("createComment", {"owner": "acme", "repo": "leads", "issue_number": 7, "body": PLAN_BODY}),
+    ]
+
+
+def test_sticky_comment_is_updated_and_never_duplicated(tmp_path: Path) -> None:
+    comments = [
+        {"id": 1, "body": "LGTM"},
+        {"id": 2, "body": f"{MARKER}\nold plan"},
+        {"id": 3, "body": f"> {MARKER}\n> quoted by a reviewer"},
+        {"id": 4, "body": f"{MARKER}\na duplicate"},
+        {"id": 5, "body": None},
+    ]
+    outcome = _comment(tmp_path, PLAN_BODY, comments)
+
+    assert "error" not in outcome
+    assert _writes(outcome) == [
+        ("updateComment", {"owner": "acme", "repo": "leads", "comment_id": 2, "body": PLAN_BODY}),
+        ("deleteComment", {"owner": "acme", "repo": "leads", "comment_id": 4}),
+    ]
+
+
+def test_read_only_token_falls_back_to_the_job_summary_with_a_notice(tmp_path: Path) -> None:
+    outcome = _comment(tmp_path, PLAN_BODY, [], failOn="createComment", status=403)
+
+    assert "error" not in outcome  # the job does not fail on a pull request from a fork
+    notices = [params for name, params in outcome["calls"] if name == "notice"]
+    assert len(notices) == 1 and "job summary" in notices[0]
+
+
+def test_other_api_errors_fail_the_step(tmp_path: Path) -> None:
+    outcome = _comment(tmp_path, PLAN_BODY, [], failOn="createComment", status=502)
+
+    assert outcome["error"] == "HTTP 502"
+
+
+def test_a_body_without_the_marker_is_not_posted(tmp_path: Path) -> None:
+    outcome = _comment(tmp_path, "### Plan\n", [])
+
+    assert [name for name, _ in outcome["calls"]] == ["setFailed"]
