@@ -1,0 +1,195 @@
+"""The plan as a pull-request comment: summary, warnings, one collapsible section per lead.
+
+Comments on pull requests persist and are often public, so emails and phone numbers are masked
+unless the caller asks otherwise. A comment has a size limit (GitHub: 65,536 characters): lead
+sections are added while they fit and the comment says how many were left out. Every value from
+a lead file is escaped so that no value can close a code block or a `<details>` element early.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Iterator
+from typing import Any
+
+from reconciler.plan import LeadChange, Plan
+from reconciler.render.common import (
+    ACTION_NOTE,
+    RenderOptions,
+    Sign,
+    clean,
+    json_value,
+    lead_lines,
+    summary_line,
+    targets_note,
+)
+
+MARKER = "<!-- reconciler:plan -->"  # the plan workflow finds its sticky comment by this line
+HEADING = "### Lead plan"
+SENSITIVE_FIELDS = ("emails", "phones")
+MAX_VALUE_CHARS = 300  # a reviewer reads values here; the full text is in the artifact
+_DIFF_PREFIX: dict[Sign, str] = {"+": "+", "-": "-", "~": "!", "#": "#"}  # as GitHub colours them
+_WARNING_SHARE = 4  # warnings may use at most 1/4 of the budget: the lead sections matter more
+_INDEX = re.compile(r"\[\d+\]")
+_BACKTICKS = re.compile(r"`+")
+
+
+def render_markdown(plan: Plan, options: RenderOptions) -> str:
+    """The plan as GitHub-flavoured markdown, at most `options.max_chars` characters."""
+    budget = _Budget(options.max_chars)
+    head = [MARKER, HEADING, "", f"**{summary_line(plan)}**", ""]
+    note = targets_note(plan)
+    if note:
+        head += [f"> **Note:** {html.escape(note)}", ""]
+    left_out = _left_out_line(len(plan.changes))
+    budget.reserve("\n".join(head) + "\n" + left_out)
+    _add_warnings(plan, budget)
+    shown = 0
+    for change in plan.changes:
+        if not budget.take(_lead_section(change, options)):
+            break
+        shown += 1
+    tail = _left_out_line(len(plan.changes) - shown) if shown < len(plan.changes) else ""
+    return ("\n".join(head) + "\n" + "".join(budget.parts) + tail).rstrip("\n") + "\n"
+
+
+def mask(path: str, value: Any) -> Any:
+    """`value` of the field at `path` with every email and phone number in it masked."""
+    names = _INDEX.sub("", path).split(".")
+    return _mask(value, names[-1] if names[-1] in SENSITIVE_FIELDS else None)
+
+
+def mask_email(email: str) -> str:
+    """`jane.doe@example.com` -> `j***@example.com`: enough to tell two addresses apart."""
+    local, at, domain = email.rpartition("@")
+    if not at:
+        return "***"
+    return f"{local[:1]}***@{domain}"
+
+
+def mask_phone(phone: str) -> str:
+    """`+14155551234` -> `+*********34`: same length, only a leading `+` and the last 2 digits."""
+    keep = {m.start() for m in re.finditer(r"\d", phone)}
+    last_two = set(sorted(keep)[-2:])
+    return "".join(
+        ch if (i == 0 and ch == "+") or i in last_two else "*" for i, ch in enumerate(phone)
+    )
+
+
+def _mask(value: Any, field: str | None) -> Any:
+    if isinstance(value, dict):
+        return {k: _mask(v, k if k in SENSITIVE_FIELDS else None) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_mask(item, field) for item in value]
+    if isinstance(value, str) and field == "emails":
+        return mask_email(value)
+    if isinstance(value, str) and field == "phones":
+        return mask_phone(value)
+    return value
+
+
+class _Budget:
+    """Chunks of the comment added while they fit in what is left of the size limit."""
+
+    def __init__(self, limit: int) -> None:
+        self.left = limit
+        self.parts: list[str] = []
+
+    def reserve(self, text: str) -> None:
+        self.left -= _size(text)
+        if self.left < 0:
+            raise ValueError("max_chars is too small for even the plan's heading and summary")
+
+    def take(self, text: str) -> bool:
+        """Add `text` if it fits; say whether it did."""
+        size = _size(text)
+        if size > self.left:
+            return False
+        self.left -= size
+        self.parts.append(text)
+        return True
+
+
+def _size(text: str) -> int:
+    # GitHub may count in UTF-16 code units, where a character beyond U+FFFF counts twice;
+    # counting that way keeps the comment under the limit however it is measured.
+    return len(text) + sum(1 for ch in text if ord(ch) > 0xFFFF)
+
+
+def _add_warnings(plan: Plan, budget: _Budget) -> None:
+    if not plan.warnings:
+        return
+    allowance = budget.left // _WARNING_SHARE
+    chunk = ["**Warnings**\n\n"]
+    used = _size(chunk[0]) + _size(_more_warnings(len(plan.warnings))) + 1
+    for index, warning in enumerate(plan.warnings):
+        line = f"- {_code_span(clean(str(warning)))}\n"
+        used += _size(line)
+        if used > allowance:
+            chunk.append(_more_warnings(len(plan.warnings) - index))
+            break
+        chunk.append(line)
+    budget.take("".join(chunk) + "\n")
+
+
+def _more_warnings(count: int) -> str:
+    return f"- … {count:,} more warning{'s' if count != 1 else ''} not shown\n"
+
+
+def _lead_section(change: LeadChange, options: RenderOptions) -> str:
+    def value(path: str, raw: Any) -> str:
+        text = json_value(raw if options.show_sensitive else mask(path, raw))
+        if len(text) > MAX_VALUE_CHARS:
+            text = f"{text[:MAX_VALUE_CHARS]}… ({len(text) - MAX_VALUE_CHARS:,} more characters)"
+        return text
+
+    lines = [f"# {ACTION_NOTE[change.action]}"] if change.action in ACTION_NOTE else []
+    lines += [f"{_DIFF_PREFIX[sign]} {text}" for sign, text in lead_lines(change, value)]
+    fence = _fence(lines)
+    count = len(change.fields)
+    what = (
+        f"{count} field{'s' if count != 1 else ''}"
+        if change.action != "forget"
+        else "leaves the state"
+    )
+    summary = html.escape(f"{change.action} lead {change.lead_id} · ") + (
+        f"<code>{html.escape(clean(change.file))}</code>{html.escape(f' · {what}')}"
+    )
+    return "".join(
+        _lines(
+            f"<details><summary>{summary}</summary>",
+            "",
+            f"{fence}diff",
+            *lines,
+            fence,
+            "",
+            "</details>",
+            "",
+        )
+    )
+
+
+def _lines(*lines: str) -> Iterator[str]:
+    return (line + "\n" for line in lines)
+
+
+def _fence(lines: list[str]) -> str:
+    """A code fence longer than any run of backticks in `lines`, so none can close it."""
+    longest = max((len(run) for line in lines for run in _BACKTICKS.findall(line)), default=0)
+    return "`" * max(3, longest + 1)
+
+
+def _code_span(text: str) -> str:
+    """`text` as inline code that no backtick, HTML or markdown in it can break out of."""
+    longest = max((len(run) for run in _BACKTICKS.findall(text)), default=0)
+    ticks = "`" * (longest + 1)
+    pad = " " if longest else ""
+    return f"{ticks}{pad}{text}{pad}{ticks}"
+
+
+def _left_out_line(count: int) -> str:
+    return (
+        f"… {count:,} more changed lead{'s' if count != 1 else ''} not shown (comment limit). "
+        "Run `reconciler plan --format text` locally, or download the plan artifact.\n"
+    )
