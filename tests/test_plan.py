@@ -1,0 +1,244 @@
+"""Plan semantics a reviewer relies on: the plan is exactly what apply will send."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner, Result
+
+from reconciler import loader
+from reconciler.cli import main
+from reconciler.plan import make_plan
+from reconciler.state import open_state
+
+
+class Team:
+    """A leads folder and a local state, planned and 'applied' (state written) in-process."""
+
+    def __init__(self, root: Path) -> None:
+        self.leads = root / "leads"
+        self.leads.mkdir()
+        self.state = root / "state.json"
+
+    def write(self, name: str, text: str) -> None:
+        (self.leads / name).write_text(text, "utf-8")
+
+    def plan(self, *args: str) -> Result:
+        return CliRunner().invoke(
+            main,
+            ["plan", "--dir", str(self.leads), "--state", str(self.state), *args],
+            catch_exceptions=False,
+        )
+
+    def doc(self, *args: str) -> dict[str, Any]:
+        result = self.plan("--format", "json", *args)
+        assert result.exit_code == 0, result.output
+        parsed: dict[str, Any] = json.loads(result.stdout)
+        return parsed
+
+    def mark_applied(self) -> None:
+        """Record every planned change as apply would after each successful PUT."""
+        backend = open_state(str(self.state), env={})
+        made, _ = make_plan(self.leads, backend.read(), state_name="test")
+        records = [c.record for c in made.changes if c.record is not None]
+        forget = [c.lead_id for c in made.changes if c.action == "forget"]
+        backend.write([*records, *made.refresh], forget=forget)
+
+
+@pytest.fixture
+def team(tmp_path: Path) -> Team:
+    return Team(tmp_path)
+
+
+BUYER = """leadId: 7
+firstName: Bob
+tags: [hot, zillow]
+inquiry:
+  priceMin: 100000
+  priceMax: 500000
+  propertyType: [Condo]
+stage: New
+"""
+
+
+def test_a_new_lead_is_managed_with_every_field_in_its_body(team: Team) -> None:
+    team.write("bob.yaml", BUYER)
+    doc = team.doc()
+    assert doc["summary"] == {"manage": 1, "update": 0, "forget": 0, "unchanged": 0}
+    assert doc["changes"][0]["body"] == {
+        "firstName": "Bob",
+        "tags": ["hot", "zillow"],
+        "inquiry": {"priceMin": 100000, "priceMax": 500000, "propertyType": ["Condo"]},
+        "stage": "New",
+    }
+
+
+def test_a_field_change_is_one_update_with_only_that_field(team: Team) -> None:
+    team.write("bob.yaml", BUYER)
+    team.mark_applied()
+    team.write("bob.yaml", BUYER.replace("Bob", "Robert"))
+    text = team.plan()
+    assert '~ firstName: "Bob" -> "Robert"' in text.stdout
+    assert "Plan: 0 to manage, 1 to update, 0 to forget, 0 unchanged." in text.stdout
+    change = team.doc()["changes"][0]
+    assert change["action"] == "update"
+    assert change["body"] == {"firstName": "Robert"}
+    assert change["fields"] == [
+        {"path": "firstName", "kind": "change", "before": "Bob", "after": "Robert"}
+    ]
+
+
+def test_reordered_or_duplicated_tags_are_no_change(team: Team) -> None:
+    team.write("bob.yaml", BUYER)
+    team.mark_applied()
+    team.write("bob.yaml", BUYER.replace("[hot, zillow]", "[zillow, hot, zillow]"))
+    result = team.plan("--detailed-exitcode")
+    assert result.exit_code == 0
+    assert "No changes." in result.stdout
+
+
+def test_a_cut_first_name_warns_and_later_edits_past_the_cut_are_no_change(team: Team) -> None:
+    long_name = "Maximilian-Alexander Theodoric"  # 30 characters
+    team.write("bob.yaml", BUYER.replace("Bob", long_name + " Jr."))
+    first = team.plan()
+    assert (
+        f"firstName: is 34 characters; Lofty silently keeps the first 30: '{long_name}'"
+        in first.stdout
+    )
+    assert team.doc()["changes"][0]["body"]["firstName"] == long_name
+    team.mark_applied()
+    team.write("bob.yaml", BUYER.replace("Bob", long_name + " the Third"))
+    assert team.plan("--detailed-exitcode").exit_code == 0
+
+
+def test_strict_turns_a_cut_into_an_error(team: Team) -> None:
+    team.write("bob.yaml", BUYER.replace("Bob", "B" * 31))
+    result = team.plan("--strict")
+    assert result.exit_code == 1
+    assert "bob.yaml:2: firstName: is 31 characters" in result.stderr
+    assert "(--strict)" in result.stderr
+
+
+def test_a_nested_change_sends_the_whole_object(team: Team) -> None:
+    team.write("bob.yaml", BUYER)
+    team.mark_applied()
+    team.write("bob.yaml", BUYER.replace("priceMax: 500000", "priceMax: 650000"))
+    change = team.doc()["changes"][0]
+    assert change["fields"] == [
+        {"path": "inquiry.priceMax", "kind": "change", "before": 500000, "after": 650000}
+    ]
+    assert change["body"] == {
+        "inquiry": {"priceMin": 100000, "priceMax": 650000, "propertyType": ["Condo"]}
+    }
+    assert "inquiry is sent whole" in team.plan().stdout
+
+
+def test_a_removed_field_stops_being_managed_without_a_call(team: Team) -> None:
+    team.write("bob.yaml", BUYER)
+    team.mark_applied()
+    team.write("bob.yaml", BUYER.replace("stage: New\n", ""))
+    change = team.doc()["changes"][0]
+    assert change["body"] == {}
+    assert change["fields"] == [
+        {"path": "stage", "kind": "unmanage", "before": "New", "after": None}
+    ]
+    assert "no longer managed" in team.plan().stdout
+    team.mark_applied()
+    assert "stage" not in open_state(str(team.state), env={}).read().leads[7].applied
+
+
+def test_a_deleted_file_forgets_its_lead(team: Team) -> None:
+    team.write("bob.yaml", BUYER)
+    team.write("ann.yaml", "leadId: 8\nfirstName: Ann\n")
+    team.mark_applied()
+    (team.leads / "bob.yaml").unlink()
+    doc = team.doc()
+    assert doc["summary"] == {"manage": 0, "update": 0, "forget": 1, "unchanged": 1}
+    assert doc["changes"] == [
+        {
+            "lead_id": 7,
+            "file": f"{team.leads.as_posix()}/bob.yaml",
+            "action": "forget",
+            "fields": [],
+        }
+    ]
+
+
+def test_target_limits_the_plan_by_id_or_file(team: Team) -> None:
+    team.write("bob.yaml", BUYER)
+    team.write("ann.yaml", "leadId: 8\nfirstName: Ann\n")
+    team.write("cy.yaml", "leadId: 9\nfirstName: Cy\n")
+    by_id = team.doc("--target", "8")
+    assert [c["lead_id"] for c in by_id["changes"]] == [8]
+    by_file = team.doc("--target", str(team.leads / "bob.yaml"), "--target", "9")
+    assert [c["lead_id"] for c in by_file["changes"]] == [7, 9]
+
+
+def test_changes_are_ordered_by_file_then_lead_id(team: Team) -> None:
+    team.write("b.yaml", "leadId: 30\n---\nleadId: 20\n")
+    team.write("a.yaml", "leadId: 40\n")
+    assert [c["lead_id"] for c in team.doc()["changes"]] == [40, 20, 30]
+
+
+def test_a_corrupt_state_is_reported_and_left_untouched(team: Team) -> None:
+    team.write("bob.yaml", BUYER)
+    team.state.write_text('{"version": 1, "lineage": "x", "serial": ')
+    before = team.state.read_bytes()
+    result = team.plan()
+    assert result.exit_code == 1
+    assert str(team.state) in result.stderr
+    assert "Traceback" not in result.stderr
+    assert team.state.read_bytes() == before
+
+
+def test_an_unchanged_tree_of_2000_leads_parses_no_yaml(
+    team: Team, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for i in range(1, 1001):  # 1,000 files of two leads each
+        team.write(f"lead-{i:04}.yaml", f"leadId: {i}\nfirstName: L{i}\n---\nleadId: {10000 + i}\n")
+    team.mark_applied()
+    calls = 0
+    real = loader.load_documents
+
+    def counting(text: str) -> Any:
+        nonlocal calls
+        calls += 1
+        return real(text)
+
+    monkeypatch.setattr(loader, "load_documents", counting)
+    result = team.plan("--detailed-exitcode")
+    assert result.exit_code == 0
+    assert "No changes. 2000 leads match the last-applied state." in result.stdout
+    assert calls == 0
+    team.write("lead-0005.yaml", "leadId: 5\nfirstName: Five\n---\nleadId: 10005\n")
+    assert team.plan("--detailed-exitcode").exit_code == 2
+    assert calls == 1
+
+
+def test_show_renders_a_saved_plan_in_every_format(team: Team, tmp_path: Path) -> None:
+    team.write("bob.yaml", BUYER)
+    planfile = tmp_path / "p.plan"
+    assert team.plan("--out", str(planfile)).exit_code == 0
+    runner = CliRunner()
+    text = runner.invoke(main, ["show", str(planfile)], catch_exceptions=False)
+    assert "Plan: 1 to manage" in text.stdout
+    doc = json.loads(runner.invoke(main, ["show", str(planfile), "--format", "json"]).stdout)
+    assert doc["changes"][0]["lead_id"] == 7
+    markdown = runner.invoke(main, ["show", str(planfile), "--format", "markdown"]).stdout
+    assert markdown.startswith("<!-- reconciler:plan -->")
+
+
+def test_show_refuses_a_file_that_is_not_a_plan(tmp_path: Path) -> None:
+    bogus = tmp_path / "x.plan"
+    bogus.write_text("{}")
+    result = CliRunner().invoke(main, ["show", str(bogus)])
+    assert result.exit_code == 1
+    assert "not a plan file" in result.stderr
+
+
+def test_usage_errors_exit_1_not_2(tmp_path: Path) -> None:
+    result = CliRunner().invoke(main, ["plan", "--format", "yaml"])
+    assert result.exit_code == 1
