@@ -110,6 +110,24 @@ def test_workflows_and_action_pass_zizmor_offline(tmp_path: Path) -> None:
     _run_tool(argv, tmp_path)
 
 
+def test_workflows_in_the_adopting_guide_pass_both_linters(tmp_path: Path) -> None:
+    # The guide's copies for another repository must stay as sound as the originals.
+    guide = (ROOT / "docs" / "adopting.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"```yaml\n# (\.github/workflows/[\w-]+\.yml)\n(.*?)```", guide, re.S)
+    assert [name for name, _ in blocks] == [
+        ".github/workflows/leads-plan.yml",
+        ".github/workflows/leads-apply.yml",
+    ]
+    (tmp_path / ".github" / "workflows").mkdir(parents=True)
+    for name, text in blocks:
+        text = text.replace("OWNER/reconciler@<commit sha>", "acme/reconciler@" + "0" * 40)
+        (tmp_path / name).write_text(text)
+    files = [str(tmp_path / name) for name, _ in blocks]
+    _run_tool([_tool("actionlint"), "-no-color", "-oneline", *files], tmp_path)
+    argv = [_tool("zizmor"), "--offline", "--no-progress", "--color", "never"]
+    _run_tool([*argv, "--cache-dir", str(tmp_path / "zizmor"), *files], tmp_path)
+
+
 # --- structure ----------------------------------------------------------------------------
 
 
