@@ -41,10 +41,11 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import jsonschema
-import yaml
 from jsonschema.exceptions import best_match
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT4
+
+from reconciler.yamlio import YamlProblem, decode, load_documents
 
 # What X-RateLimit-Limit says when no limit is configured: a client pacing itself from the
 # headers must see plenty of room, never "unlimited" spelled in a way it cannot parse.
@@ -263,13 +264,14 @@ def load_seed(path: Path) -> dict[int, dict[str, Any]]:
     Returns the stored fields per lead id. Raises ValueError saying what is wrong with the file.
     """
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
+        documents = [doc.value for doc in load_documents(decode(path.read_bytes()))]
+    except OSError as exc:
         raise ValueError(f"cannot read seed file {path}: {exc}") from exc
-    try:
-        data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
-    except (ValueError, yaml.YAMLError) as exc:
+    except YamlProblem as exc:
         raise ValueError(f"seed file {path} is not valid JSON or YAML: {exc}") from exc
+    if len(documents) > 1:
+        raise ValueError(f"seed file {path} must hold one document, not {len(documents)}")
+    data = documents[0] if documents else None
     if isinstance(data, dict) and set(data) == {"leads"}:
         data = data["leads"]
     if data is None:
