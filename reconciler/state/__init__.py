@@ -7,12 +7,18 @@ whose CI runners share one state. `open_state` picks one from `--state` / `RECON
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Protocol
 
+from reconciler.errors import StateError
+
 DEFAULT_STATE_PATH = ".reconciler/state.json"
+STATE_ENV_VAR = "RECONCILER_STATE"
+POSTGRES_SCHEMES = ("postgresql://", "postgres://")
 
 
 def canonical_json(value: Any) -> str:
@@ -70,12 +76,92 @@ class StateBackend(Protocol):
         """The current state; an empty Snapshot(None, 0, {}) when nothing was written yet."""
         ...
 
-    def write(
-        self, records: Iterable[LeadRecord] = (), *, forget: Iterable[int] = ()
-    ) -> int:
+    def write(self, records: Iterable[LeadRecord] = (), *, forget: Iterable[int] = ()) -> int:
         """Record and forget leads in one atomic step; return the new serial."""
+        ...
+
+    def replace_all(self, snapshot: Snapshot) -> None:
+        """Make the stored state exactly `snapshot` (lineage, serial, records) in one atomic step.
+
+        Only `migrate` uses it: an ordinary write never sets lineage or serial by hand.
+        """
         ...
 
     def close(self) -> None:
         """Release connections and files."""
         ...
+
+
+def open_state(spec: str | None, *, env: Mapping[str, str]) -> StateBackend:
+    """The backend named by `--state` (`spec`), else `RECONCILER_STATE`, else the default file.
+
+    `postgresql://...` or `postgres://...` selects PostgreSQL (`?workspace=NAME` picks one of
+    several independent states in the database, "default" when absent); anything else is a path.
+    Nothing is opened or connected until the backend is first used.
+    """
+    chosen = spec or env.get(STATE_ENV_VAR) or DEFAULT_STATE_PATH
+    if chosen.lower().startswith(POSTGRES_SCHEMES):
+        from reconciler.state.postgres import PostgresState  # psycopg loads only when needed
+
+        return PostgresState.from_url(chosen)
+    from reconciler.state.local import LocalState
+
+    return LocalState(Path(chosen))
+
+
+# `sslpassword` unlocks a client key, so it is as secret as `password`.
+_KEYWORD_PASSWORD = re.compile(r"(\b(?:ssl)?password\s*=\s*)('(?:[^'\\]|\\.)*'|\S*)", re.IGNORECASE)
+_QUERY_PASSWORD = re.compile(r"([?&](?:ssl)?password=)[^&]*", re.IGNORECASE)
+
+
+def mask_dsn(dsn: str) -> str:
+    """`dsn` with any password replaced by `***`, safe to print.
+
+    Handles URLs (`postgresql://user:secret@host/db`, `?password=secret`) and libpq keyword
+    strings (`host=h password=secret`). Where a URL is ambiguous it masks too much, never too
+    little: everything up to the last `@` counts as user credentials.
+    """
+    scheme, sep, rest = dsn.partition("://")
+    if not sep:
+        return _KEYWORD_PASSWORD.sub(r"\1***", dsn)
+    at = rest.rfind("@")
+    if at >= 0:
+        user, colon, _password = rest[:at].partition(":")
+        if colon:
+            rest = f"{user}:***{rest[at:]}"
+    return scheme + sep + _QUERY_PASSWORD.sub(r"\1***", rest)
+
+
+def migrate(
+    source: StateBackend,
+    destination: StateBackend,
+    *,
+    force: bool = False,
+    lock_timeout: float = 0.0,
+) -> Snapshot:
+    """Copy a whole state (lineage, serial, every record) from `source` to `destination`.
+
+    Both locks are held throughout. A destination that already holds leads of another lineage,
+    or a newer serial of the same lineage, is refused unless `force`: that is another team's
+    history, or a later one, and replacing it would lose applied records. Returns what was copied.
+    """
+    if source.describe() == destination.describe():
+        raise StateError(f"cannot migrate state {source.describe()} onto itself")
+    with source.lock(timeout=lock_timeout), destination.lock(timeout=lock_timeout):
+        snapshot = source.read()
+        if snapshot.lineage is None:
+            raise StateError(f"state {source.describe()} is empty; there is nothing to migrate")
+        current = destination.read()
+        if not force and current.lineage is not None:
+            if current.lineage != snapshot.lineage and current.leads:
+                raise StateError(
+                    f"state {destination.describe()} already holds {len(current.leads)} leads of "
+                    f"another lineage ({current.lineage}); pass --force to replace them"
+                )
+            if current.lineage == snapshot.lineage and current.serial > snapshot.serial:
+                raise StateError(
+                    f"state {destination.describe()} is newer (serial {current.serial}) than "
+                    f"{source.describe()} (serial {snapshot.serial}); pass --force to replace it"
+                )
+        destination.replace_all(snapshot)
+        return snapshot
