@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import socket
+import threading
 import time
 import uuid
 from pathlib import Path
 
 import pytest
 
-from reconciler.errors import StateLockedError
+from reconciler.errors import StateError, StateLockedError
 from reconciler.state import DEFAULT_STATE_PATH, Snapshot, open_state
 from reconciler.state.local import LocalState
 from reconciler.state.postgres import PostgresState
@@ -78,6 +79,23 @@ def test_replace_all_stores_a_snapshot_exactly(open_backend, record):
     assert open_backend().write([record(3)]) == 42
 
 
+def test_threads_of_one_apply_can_share_a_backend(open_backend, record):
+    state = open_backend()
+
+    def apply_some(first: int) -> None:
+        for lead_id in range(first, first + 10):
+            state.write([record(lead_id)])
+
+    threads = [threading.Thread(target=apply_some, args=(n * 10 + 1,)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    snapshot = open_backend().read()
+    assert (snapshot.serial, sorted(snapshot.leads)) == (40, list(range(1, 41)))
+
+
 def test_a_held_lock_fails_after_the_timeout_naming_its_holder(
     state_spec, open_backend, lock_held_elsewhere
 ):
@@ -144,3 +162,9 @@ def test_a_postgresql_url_selects_the_database_and_its_workspace(spec, workspace
     assert isinstance(state, PostgresState)
     assert state.workspace == workspace
     assert state.describe() == f"{shown} (workspace {workspace})"
+
+
+@pytest.mark.parametrize("name", ["", "team a", "x" * 64, "-leading-dash", "team/a"])
+def test_an_invalid_workspace_name_is_refused(name):
+    with pytest.raises(StateError, match="invalid workspace name"):
+        open_state(f"postgresql://db.example/state?workspace={name}", env={})

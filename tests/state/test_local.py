@@ -9,7 +9,7 @@ import pytest
 
 from reconciler.errors import StateError
 from reconciler.state import Snapshot, migrate, open_state
-from reconciler.state.local import LocalState
+from reconciler.state.local import LocalState, _decode_layout
 
 
 @pytest.fixture
@@ -58,6 +58,22 @@ def test_unusual_paths_and_values_survive_a_round_trip(path, record):
     LocalState(path).write(records)
 
     assert LocalState(path).read().leads == {r.lead_id: r for r in records}
+
+
+def test_everything_the_writer_emits_is_read_by_the_fast_reader(path, record):
+    # Guards loading speed: a layout the line reader rejects would silently use the full
+    # JSON parser, several times slower on a large state.
+    records = [
+        record(1, file='a "quoted"\\path\n.yaml', firstName="x,{y}],\n", tags=[",{", "}]"]),
+        record(2, file="leads/ünïcode.yaml", source_hash="", file_leads=(2, 10**15)),
+        record(3, lastName="\u2028"),
+    ]
+    LocalState(path).write(records)
+    LocalState(path).write(forget=[3])
+
+    fast = _decode_layout(path.read_text(encoding="utf-8"))
+    assert fast is not None
+    assert fast.leads == {1: records[0], 2: records[1]}
 
 
 def test_a_lone_surrogate_from_yaml_is_written_escaped_and_reads_back_equal(path, record):
