@@ -140,6 +140,8 @@ class LocalState:
                     out.write(data)
                     out.flush()
                     os.fsync(out.fileno())
+                    # The rename keeps inode, size and mtime: this is the stamp of the new state.
+                    st = os.fstat(out.fileno())
                 if self.path.exists():
                     shutil.copymode(self.path, temp)
                     self._keep_backup()
@@ -149,11 +151,10 @@ class LocalState:
                     temp.unlink()
                 raise
             _fsync_directory(directory)
-            stamp = self._stamp()
         except OSError as exc:
             raise StateError(f"cannot write state {self.describe()}: {_reason(exc)}") from None
         # Parsing what was just written would cost a full read; this is the same value.
-        self._cached = None if stamp is None else (stamp, snapshot)
+        self._cached = ((st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns), snapshot)
 
     def _keep_backup(self) -> None:
         """Make `<name>.backup` the current version, atomically, before it is replaced."""
