@@ -21,6 +21,12 @@ _STATE_HELP = "State: a JSON file path or postgresql://… (default: $RECONCILER
 _STATE_HELP += ".reconciler/state.json)."
 
 
+class _UsageError(click.UsageError):
+    """A usage error that exits 1 like every other error (click's own exits 2)."""
+
+    exit_code = commands.EXIT_ERROR
+
+
 class _Cli(click.Group):
     """Maps errors to exit codes: user errors print one clean message, bugs say they are bugs."""
 
@@ -29,8 +35,7 @@ class _Cli(click.Group):
         try:
             code = super().invoke(ctx)
         except click.UsageError as exc:
-            exc.exit_code = commands.EXIT_ERROR
-            raise
+            raise _UsageError(exc.message, exc.ctx) from None
         except (click.exceptions.Exit, click.Abort, click.ClickException):
             raise
         except ReconcilerError as exc:
