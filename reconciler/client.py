@@ -33,7 +33,7 @@ from tenacity.asyncio import AsyncRetrying
 
 from reconciler import __version__
 from reconciler.errors import ApiError, ConfigError
-from reconciler.pacing import RESET_MARGIN, Pacer, parse_rate_limit
+from reconciler.pacing import Pacer, parse_rate_limit
 
 # httpx logs every request at INFO; keep that out of users' logs (and their CI output).
 logging.getLogger("httpx").setLevel(logging.WARNING)
@@ -346,7 +346,8 @@ class LoftyClient:
             # Whatever the server asked of this request holds for every other one too.
             hold = max(hint, _MIN_HOLD_OFF_429) if status == 429 else hint
             if hold:
-                self._pacer.hold_off(min(hold, self._settings.lead_deadline))
+                hold = min(hold, self._settings.lead_deadline)
+                self._pacer.hold_off(hold, rate_limited=status == 429)
             raise _RetryableAnswer(
                 f"HTTP {status}: {detail}", status=status, code=code, wait_hint=hint
             )
@@ -414,8 +415,8 @@ class LoftyClient:
         if response.status_code == 429:
             now = self._wall()
             window = parse_rate_limit(response.headers, now=now)
-            if window is not None:
-                return max(window[1] + RESET_MARGIN - now, 0.0)
+            if window is not None:  # the pacer adds its margin past Reset itself
+                return max(window[1] - now, 0.0)
         return 0.0
 
     def _wait(self, state: RetryCallState) -> float:

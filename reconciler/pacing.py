@@ -13,17 +13,21 @@ response and answers 429 beyond them. The :class:`Pacer` turns those headers int
 * A server that sends no such headers is not paced by them.
 
 An optional ceiling (``--rate-limit`` per minute) spaces requests evenly on top of that, and a
-server's ``Retry-After`` can hold every request off for a while (:meth:`Pacer.hold_off`).
+server's 429 or ``Retry-After`` holds every request off for a while (:meth:`Pacer.hold_off`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import math
 from collections.abc import Awaitable, Callable, Mapping
 
-# Reset is whole epoch seconds. A server whose windows do not start on a whole second rounds the
-# true end to within a second of it, so wait that much past Reset before trusting a new window.
-RESET_MARGIN = 1.0
+# How long past Reset to wait before a new window is assumed. Reset is whole epoch seconds: a
+# server that rounds its window's end up (as the sandbox does) is safe to call right at Reset,
+# one that rounds down is not until up to a second later. Start eager and, once a 429 shows the
+# server disagrees, wait the full second from then on.
+_EAGER_MARGIN = 0.05
+_CAUTIOUS_MARGIN = 1.0
 
 # Values this small cannot be a current epoch timestamp; such a server sends seconds-until-reset.
 _EPOCH_THRESHOLD = 1e9
@@ -36,7 +40,7 @@ def parse_rate_limit(headers: Mapping[str, str], *, now: float) -> tuple[int, fl
         reset = float(headers["x-ratelimit-reset"])
     except (KeyError, ValueError):
         return None
-    if remaining < 0 or reset != reset:  # NaN compares unequal to itself
+    if remaining < 0 or not math.isfinite(reset):
         return None
     return remaining, (now + reset if reset < _EPOCH_THRESHOLD else reset)
 
@@ -68,6 +72,7 @@ class Pacer:
         self._unpaced = False
         self._blocked_until = 0.0  # clock time before which nobody sends (Retry-After)
         self._next_slot = 0.0  # clock time of the next --rate-limit slot
+        self._margin = _EAGER_MARGIN
         self._changed = asyncio.Event()
 
     async def acquire(self) -> None:
@@ -102,12 +107,14 @@ class Pacer:
         self._changed.set()
         self._changed = asyncio.Event()
 
-    def hold_off(self, seconds: float) -> None:
-        """Let no request out for ``seconds`` (the server asked us to back off)."""
+    def hold_off(self, seconds: float, *, rate_limited: bool) -> None:
+        """Let no request out for ``seconds``; ``rate_limited`` when the server answered 429."""
         self._blocked_until = max(self._blocked_until, self._clock() + seconds)
+        if rate_limited:
+            self._margin = _CAUTIOUS_MARGIN
 
     def _window_over(self) -> bool:
-        return self._reset is None or self._wall() >= self._reset + RESET_MARGIN
+        return self._reset is None or self._wall() >= self._reset + self._margin
 
     def _observe(self, headers: Mapping[str, str]) -> None:
         parsed = parse_rate_limit(headers, now=self._wall())
@@ -139,4 +146,4 @@ class Pacer:
         if self.in_flight:
             return None
         assert self._reset is not None  # _window_over() is False
-        return self._reset + RESET_MARGIN - self._wall()
+        return self._reset + self._margin - self._wall()

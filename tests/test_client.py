@@ -28,6 +28,7 @@ from reconciler.client import (
     settings_from_env,
 )
 from reconciler.errors import ApiError, ConfigError
+from reconciler.pacing import parse_rate_limit
 
 SECRET = "s3cr3t-TOKEN-value"
 WALL0 = 1_700_000_000.0  # fake epoch at fake monotonic 0
@@ -468,6 +469,53 @@ def test_pacing_counts_requests_in_flight_and_waits_for_the_reset() -> None:
 
     asyncio.run(run())
     assert client.stats.requests_sent == 5
+
+
+@pytest.mark.parametrize(
+    ("headers", "expected"),
+    [
+        ({"X-RateLimit-Remaining": "5", "X-RateLimit-Reset": "1700000060"}, (5, 1_700_000_060.0)),
+        ({"X-RateLimit-Remaining": "5", "X-RateLimit-Reset": "30"}, (5, WALL0 + 30)),  # a delta
+        ({"X-RateLimit-Remaining": "5"}, None),
+        ({"X-RateLimit-Remaining": "-1", "X-RateLimit-Reset": "30"}, None),
+        ({"X-RateLimit-Remaining": "5", "X-RateLimit-Reset": "inf"}, None),
+        ({"X-RateLimit-Remaining": "lots", "X-RateLimit-Reset": "30"}, None),
+    ],
+)
+def test_rate_limit_headers_are_read_defensively(
+    headers: dict[str, str], expected: tuple[int, float] | None
+) -> None:
+    assert parse_rate_limit(httpx.Headers(headers), now=WALL0) == expected
+
+
+def test_after_a_429_new_windows_are_trusted_only_a_second_past_reset() -> None:
+    fake = FakeTime()
+
+    def spent(reset: float, code: int = 200) -> Answer:
+        def answer(request: httpx.Request) -> httpx.Response:
+            if code == 429:
+                return httpx.Response(
+                    429, json={"message": "Too Many Requests"}, headers=window(0, reset)
+                )
+            return ok(request, **window(0, reset))
+
+        return answer
+
+    # A server whose true window ends after the (rounded-down) Reset it reports.
+    recorder = Recorder(fake, spent(WALL0 + 10), spent(WALL0 + 10, 429), spent(WALL0 + 20))
+    client = client_for(recorder, fake)
+
+    async def run() -> None:
+        async with client:
+            for lead in (1, 2, 3):
+                await client.update_lead(lead, {})
+
+    asyncio.run(run())
+    first, refused, retried, third = recorder.times
+    assert 10.0 <= refused < 10.5  # eager: right after Reset
+    assert retried >= 11.0
+    assert third >= 21.0  # cautious from then on
+    assert client.stats.responses_429 == 1
 
 
 @pytest.mark.parametrize("headers", [window(1000, WALL0 + 60), {}], ids=["plenty", "none"])
