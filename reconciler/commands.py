@@ -299,7 +299,7 @@ def state_list(options: StateOptions, console: Console) -> int:
         backend.close()
     console.note(
         f"state {backend.describe()}: lineage {snapshot.lineage or '-'}, serial "
-        f"{snapshot.serial}, {len(snapshot.leads)} leads"
+        f"{snapshot.serial}, {len(snapshot.leads)} lead{'s' * (len(snapshot.leads) != 1)}"
     )
     for record in sorted(snapshot.leads.values(), key=lambda r: (r.file, r.lead_id)):
         console.say(f"{record.lead_id}\t{record.file}")
