@@ -153,9 +153,9 @@ def _check_base_url(url: str) -> None:
     except ValueError:
         parts, host = None, None
     if parts is None or parts.scheme not in ("http", "https") or not host:
+        # The URL itself is not echoed: a mistyped one may carry a secret.
         raise ConfigError(
-            f"LOFTY_API_URL is not an http(s) URL with a host: {url!r} "
-            f"(expected e.g. {DEFAULT_API_URL})"
+            f"LOFTY_API_URL is not an http(s) URL with a host (expected e.g. {DEFAULT_API_URL})"
         )
     if parts.username is not None or parts.password is not None:
         raise ConfigError(

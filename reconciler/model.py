@@ -9,6 +9,7 @@ after the types, so every problem of a lead is reported together.
 from __future__ import annotations
 
 import difflib
+import math
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -130,7 +131,9 @@ LeadType = Annotated[
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True, validate_default=False)
+    model_config = ConfigDict(
+        extra="forbid", strict=True, validate_default=False, allow_inf_nan=False
+    )
 
 
 class Location(_Strict):
@@ -158,6 +161,8 @@ class Inquiry(_Strict):
     id: Int64 | None = None
     leadUserId: Int64 | None = None
     modifyByAgent: bool | None = None
+    createTime: str | None = None
+    updateTime: str | None = None
     defaultValue: bool | None = None
 
 
@@ -356,14 +361,22 @@ def check(data: Any) -> Checked:
     nulls = [Finding(path, _NULL_MESSAGE) for path in _null_paths(data, ())]
     if nulls:
         return Checked(None, nulls, [], [])
+    errors = list(_rules(data))
     try:
         lead = Lead.model_validate(data)
     except ValidationError as exc:
-        return Checked(None, [_finding(err) for err in exc.errors()], [], [])
-    errors = list(_rules(lead))
+        typed = [_finding(err) for err in exc.errors()]
+        return Checked(None, sorted(typed + errors, key=_order(data)), [], [])
     if errors:
         return Checked(None, errors, [], [])
     return Checked(lead, [], list(_warnings(lead)), list(_truncations(lead)))
+
+
+def _order(data: dict[str, Any]) -> Callable[[Finding], int]:
+    """Sort findings by where their top-level field stands in the document."""
+    positions = {name: index for index, name in enumerate(data)}
+    end = len(positions)  # a missing field's problem goes after those of fields present
+    return lambda finding: positions.get(str(finding.path[0]), end) if finding.path else -1
 
 
 _NULL_MESSAGE = (
@@ -430,58 +443,85 @@ def _nested_model(model: type[BaseModel], name: str) -> type[BaseModel] | None:
     return None
 
 
-def _rules(lead: Lead) -> Iterator[Finding]:
-    if lead.ownershipScope in ("OFFICE", "PERSONAL") and lead.ownershipId is None:
+def _rules(data: dict[str, Any]) -> Iterator[Finding]:
+    """Rules that span fields, checked on the raw document so that they are reported together
+    with any type errors (a value of the wrong type is left to the type check)."""
+    scope = data.get("ownershipScope")
+    if scope in ("OFFICE", "PERSONAL") and "ownershipId" not in data:
         yield Finding(
             ("ownershipId",),
-            f"is required when ownershipScope is {lead.ownershipScope} "
+            f"is required when ownershipScope is {scope} "
             "(the office or agent id that owns the lead)",
         )
-    if lead.inquiry is not None:
-        yield from _min_max(lead.inquiry, ("inquiry",), "priceMin", "priceMax", int)
-        yield from _min_max(lead.inquiry, ("inquiry",), "bedroomsMin", "bedroomsMax", int)
-        yield from _min_max(lead.inquiry, ("inquiry",), "bathroomsMin", "bathroomsMax", float)
-    if lead.property is not None:
-        prop = lead.property
-        yield from _min_max(prop, ("property",), "priceMin", "priceMax", int)
-        if not any(
-            (v or "").strip() for v in (prop.city, prop.state, prop.zipCode, prop.streetAddress)
+    inquiry, prop = data.get("inquiry"), data.get("property")
+    if isinstance(inquiry, dict):
+        for low, high in (
+            ("priceMin", "priceMax"),
+            ("bedroomsMin", "bedroomsMax"),
+            ("bathroomsMin", "bathroomsMax"),
         ):
+            yield from _min_max(inquiry, ("inquiry",), low, high)
+    if isinstance(prop, dict):
+        yield from _min_max(prop, ("property",), "priceMin", "priceMax")
+        address = (prop.get(k) for k in ("city", "state", "zipCode", "streetAddress"))
+        if not any(isinstance(v, str) and v.strip() for v in address):
             yield Finding(
                 ("property",),
                 "needs at least one non-blank address field: city, state, zipCode or "
                 "streetAddress (Lofty answers 200057 PROPERTY_ADDRESS_EMPTY)",
             )
-    if lead.leadTransaction is not None:
-        name = lead.leadTransaction.transactionName
-        if not name.strip():
-            yield Finding(("leadTransaction", "transactionName"), "must not be blank")
-        elif "<" in name or ">" in name:
-            yield Finding(("leadTransaction", "transactionName"), "must not contain '<' or '>'")
+    transaction = data.get("leadTransaction")
+    name = transaction.get("transactionName") if isinstance(transaction, dict) else None
+    if isinstance(name, str) and not name.strip():
+        yield Finding(("leadTransaction", "transactionName"), "must not be blank")
+    elif isinstance(name, str) and ("<" in name or ">" in name):
+        yield Finding(("leadTransaction", "transactionName"), "must not contain '<' or '>'")
+    yield from _tag_rules(data)
 
 
-def _min_max(
-    obj: BaseModel, at: FieldPath, low: str, high: str, as_number: Callable[[Any], float]
-) -> Iterator[Finding]:
-    lo, hi = getattr(obj, low), getattr(obj, high)
-    if lo is None or hi is None:
+def _tag_rules(data: dict[str, Any]) -> Iterator[Finding]:
+    """Tag fields that contradict each other would leave Lofty different from the plan."""
+    if data.get("clearAllTags") is True:
+        for name in ("tags", "tagsAdd", "tagsRemove"):
+            if name in data:
+                yield Finding(
+                    (name,),
+                    "cannot be used with clearAllTags: true, which removes every tag and "
+                    "takes precedence; use tags: [] to set an empty tag list instead",
+                )
+    removed = data.get("tagsRemove")
+    if not isinstance(removed, list):
         return
-    try:
-        lo_n, hi_n = as_number(lo), as_number(hi)
-    except ValueError:
-        bad = low if not _is_number(lo) else high
-        yield Finding((*at, bad), f"must be a number, not {getattr(obj, bad)!r}")
-        return
-    if lo_n > hi_n:
-        yield Finding((*at, low), f"{low} ({lo}) is greater than {high} ({hi})")
+    for name in ("tags", "tagsAdd"):
+        wanted = data.get(name)
+        if not isinstance(wanted, list):
+            continue
+        for index, tag in enumerate(removed):
+            if tag in wanted:
+                yield Finding(
+                    ("tagsRemove", index),
+                    f"{tag!r} is also in {name}; a tag cannot be both present and absent",
+                )
 
 
-def _is_number(value: Any) -> bool:
+def _min_max(obj: dict[str, Any], at: FieldPath, low: str, high: str) -> Iterator[Finding]:
+    lo, hi = _number(obj.get(low)), _number(obj.get(high))
+    if lo is not None and hi is not None and lo > hi:
+        yield Finding((*at, low), f"{low} ({obj[low]}) is greater than {high} ({obj[high]})")
+    for name in (low, high):
+        if isinstance(obj.get(name), str) and _number(obj[name]) is None:
+            yield Finding((*at, name), f"must be a number, not {obj[name]!r}")
+
+
+def _number(value: Any) -> float | None:
+    """A finite number from an int, a float or a numeric string; None otherwise."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        return None
     try:
-        float(value)
+        number = float(value)
     except ValueError:
-        return False
-    return True
+        return None
+    return number if math.isfinite(number) else None
 
 
 def _warnings(lead: Lead) -> Iterator[Finding]:

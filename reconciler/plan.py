@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from reconciler.errors import InvalidLeadFilesError, PlanFileError
+from reconciler.errors import InvalidLeadFilesError, PlanFileError, ReconcilerError
 from reconciler.loader import (
     KnownUnchanged,
     LeadDoc,
@@ -30,6 +30,7 @@ FORMAT_VERSION = 1
 PLAN_FILE_KIND = "reconciler-plan"
 
 Action = Literal["manage", "update", "forget"]
+TAG_FIELDS = frozenset({"tags", "tagsAdd", "tagsRemove", "clearAllTags"})
 ChangeKind = Literal["add", "change", "remove", "unmanage"]
 
 
@@ -125,7 +126,9 @@ def make_plan(
 ) -> tuple[Plan, LoadResult]:
     """Plan the leads below `root` against `snapshot`; raise if any lead file is invalid."""
     wanted = parse_targets(targets, root)
-    load = load_tree(root, strict=strict, known_unchanged=_unchanged_files(snapshot.leads))
+    # --strict must see every cut, so it cannot skip files known to be applied.
+    skip = None if strict else _unchanged_files(snapshot.leads)
+    load = load_tree(root, strict=strict, known_unchanged=skip)
     if load.problems:
         raise InvalidLeadFilesError(load.problems)
     file_of = {f.path: f for f in load.files}
@@ -153,6 +156,7 @@ def make_plan(
     for lead_id, old in snapshot.leads.items():
         if lead_id not in present and wanted.wants(lead_id, old.file):
             changes.append(LeadChange(lead_id, load.display(old.file), "forget", (), None, None))
+    _check_targets(wanted, load, snapshot)
     changes.sort(key=lambda c: (c.file, c.lead_id))
     warnings = tuple(w for w in load.warnings if w.lead_id in planned)
     plan = Plan(
@@ -166,6 +170,18 @@ def make_plan(
         targets=tuple(targets),
     )
     return plan, load
+
+
+def _check_targets(wanted: _Targets, load: LoadResult, snapshot: Snapshot) -> None:
+    """A --target that matches nothing is a typo; applying nothing quietly would hide it."""
+    ids = {i for f in load.files for i in f.lead_ids} | set(snapshot.leads)
+    files = {f.path for f in load.files} | {r.file for r in snapshot.leads.values()}
+    unknown = sorted(str(i) for i in wanted.ids - ids) + sorted(wanted.files - files)
+    if unknown:
+        raise ReconcilerError(
+            f"--target {', '.join(unknown)}: no such lead or lead file under {load.root} "
+            "or in the state"
+        )
 
 
 def _unchanged_files(leads: Mapping[int, LeadRecord]) -> KnownUnchanged:
@@ -213,6 +229,10 @@ def _plan_lead(
         elif applied[name] != value:
             fields_changed.extend(explain(name, applied[name], value))
             body[name] = desired[name]
+    if TAG_FIELDS & body.keys():
+        # `tags` replaces the whole tag set in Lofty: sent alone it would drop the tagsAdd
+        # names, so the tag fields always travel together.
+        body.update((name, desired[name]) for name in desired if name in TAG_FIELDS)
     for name in applied:
         if name not in compared:
             fields_changed.append(FieldChange(name, "unmanage", applied[name], None))
@@ -309,8 +329,16 @@ def _record_from_doc(item: list[Any]) -> LeadRecord:
 
 
 def save_plan(plan: Plan, path: Path) -> None:
-    """Write a plan file that `show` renders and `apply` carries out."""
-    path.write_text(json.dumps(plan_to_doc(plan, with_state=True), indent=1) + "\n", "utf-8")
+    """Write a plan file that `show` renders and `apply` carries out (atomically: a CI artifact
+    is never left half-written)."""
+    text = json.dumps(plan_to_doc(plan, with_state=True), indent=1) + "\n"
+    partial = path.with_name(f".{path.name}.partial")
+    try:
+        partial.write_text(text, "utf-8")
+        partial.replace(path)
+    except OSError as exc:
+        partial.unlink(missing_ok=True)
+        raise PlanFileError(f"{path}: cannot write the plan file: {exc.strerror}") from None
 
 
 def load_plan(path: Path) -> Plan:

@@ -173,6 +173,11 @@ class _Builder:
             if not isinstance(key_node, ScalarNode):
                 raise YamlProblem("mapping keys must be plain names", key_node.start_mark.line + 1)
             key = self._scalar(key_node)
+            if not isinstance(key, str):
+                raise YamlProblem(
+                    f"key {key_node.value or 'null'!r} is not a field name (quote it?)",
+                    key_node.start_mark.line + 1,
+                )
             if key in result:
                 raise YamlProblem(f"duplicate key {key!r}", key_node.start_mark.line + 1)
             result[key] = self.build(value_node)

@@ -52,3 +52,31 @@ def test_personal_scope_needs_ownership_id_team_does_not() -> None:
     assert check({"leadId": 1, "ownershipScope": "TEAM"}).errors == []
     errors = check({"leadId": 1, "ownershipScope": "PERSONAL"}).errors
     assert [f.path for f in errors] == [("ownershipId",)]
+
+
+def test_contradictory_tag_fields_are_errors() -> None:
+    cleared = check({"leadId": 1, "tags": ["a"], "clearAllTags": True})
+    assert [(f.path, "clearAllTags" in f.message) for f in cleared.errors] == [(("tags",), True)]
+    both = check({"leadId": 1, "tagsAdd": ["vip"], "tagsRemove": ["old", "vip"]})
+    assert [f.path for f in both.errors] == [("tagsRemove", 1)]
+    assert check({"leadId": 1, "tagsAdd": ["vip"], "tagsRemove": ["old"]}).errors == []
+
+
+def test_infinity_and_nan_are_not_numbers_lofty_accepts() -> None:
+    for bad in (float("inf"), float("nan")):
+        errors = check({"leadId": 1, "property": {"city": "X", "lotSize": bad}}).errors
+        assert [f.path for f in errors] == [("property", "lotSize")]
+    errors = check({"leadId": 1, "inquiry": {"bathroomsMin": "nan", "bathroomsMax": "2"}}).errors
+    assert [f.path for f in errors] == [("inquiry", "bathroomsMin")]
+
+
+def test_cross_field_rules_are_reported_together_with_type_errors() -> None:
+    errors = check(
+        {
+            "leadId": 1,
+            "phones": ["1" * 21],
+            "ownershipScope": "OFFICE",
+            "inquiry": {"priceMin": 9, "priceMax": 1},
+        }
+    ).errors
+    assert [f.path for f in errors] == [("phones", 0), ("inquiry", "priceMin"), ("ownershipId",)]

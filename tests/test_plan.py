@@ -242,3 +242,37 @@ def test_show_refuses_a_file_that_is_not_a_plan(tmp_path: Path) -> None:
 def test_usage_errors_exit_1_not_2(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["plan", "--format", "yaml"])
     assert result.exit_code == 1
+
+
+def test_a_tags_change_sends_the_tags_add_names_with_it(team: Team) -> None:
+    team.write("t.yaml", "leadId: 3\ntags: [a]\ntagsAdd: [shared]\n")
+    team.mark_applied()
+    team.write("t.yaml", "leadId: 3\ntags: [a, b]\ntagsAdd: [shared]\n")
+    change = team.doc()["changes"][0]
+    assert change["body"] == {"tags": ["a", "b"], "tagsAdd": ["shared"]}
+    assert [f["path"] for f in change["fields"]] == ["tags"]
+
+
+def test_strict_plan_checks_files_already_applied_too(team: Team) -> None:
+    team.write("bob.yaml", BUYER.replace("Bob", "B" * 31))
+    team.mark_applied()
+    assert team.plan().exit_code == 0
+    result = team.plan("--strict")
+    assert result.exit_code == 1
+    assert "firstName: is 31 characters" in result.stderr
+
+
+def test_a_target_that_matches_nothing_is_an_error(team: Team) -> None:
+    team.write("bob.yaml", BUYER)
+    for target in ("999", "nope.yaml"):
+        result = team.plan("--target", target)
+        assert result.exit_code == 1
+        assert f"--target {target}: no such lead or lead file" in result.stderr
+
+
+def test_an_unwritable_plan_file_is_a_clean_error(team: Team, tmp_path: Path) -> None:
+    team.write("bob.yaml", BUYER)
+    result = team.plan("--out", str(tmp_path / "missing" / "p.plan"))
+    assert result.exit_code == 1
+    assert "cannot write the plan file" in result.stderr
+    assert "Traceback" not in result.stderr

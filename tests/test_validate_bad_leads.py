@@ -30,6 +30,7 @@ EXPECTED: dict[str, tuple[int, str | None, str]] = {
     "enum_selling_time_frame.yaml": (2, "sellingTimeFrame", "'Refinancing'"),
     "family_member_without_first_name.yaml": (3, "leadFamilyMemberList[0].firstName", "required"),
     "five_family_members.yaml": (2, "leadFamilyMemberList", "at most 4"),
+    "key_not_a_name.yaml": (2, None, "is not a field name"),
     "lead_id_missing.yaml": (1, "leadId", "required"),
     "lead_id_negative.yaml": (1, "leadId", "greater than or equal to 1"),
     "lead_id_zero.yaml": (1, "leadId", "greater than or equal to 1"),
