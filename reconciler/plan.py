@@ -61,7 +61,9 @@ class LeadChange:
 
     @property
     def needs_call(self) -> bool:
-        return bool(self.body)
+        # A lead coming under management is always sent, even with nothing but its leadId:
+        # the PUT is what proves the lead exists in Lofty (404 otherwise).
+        return self.action == "manage" or bool(self.body)
 
 
 @dataclass(frozen=True)

@@ -276,3 +276,16 @@ def test_an_unwritable_plan_file_is_a_clean_error(team: Team, tmp_path: Path) ->
     assert result.exit_code == 1
     assert "cannot write the plan file" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_a_lead_with_only_its_id_is_still_put_when_it_comes_under_management(
+    team: Team,
+) -> None:
+    team.write("bare.yaml", "leadId: 12\n")
+    change = team.doc()["changes"][0]
+    assert change["action"] == "manage" and change["body"] == {}
+    from reconciler.plan import load_plan
+
+    planfile = team.leads.parent / "p.plan"
+    assert team.plan("--out", str(planfile)).exit_code == 0
+    assert load_plan(planfile).changes[0].needs_call
