@@ -1,0 +1,115 @@
+"""Run every benchmark and print each ratio next to its target (`make bench`).
+
+Benchmarks are scripts, not timed tests: each compares against a baseline measured in the same
+run (the machine is shared and noisy), and a missed target is reported, not failed. The exit
+status is non-zero only when a benchmark crashed.
+
+    python bench/run_all.py                 # everything, about 8-10 minutes on 2 cores
+    python bench/run_all.py --only b c      # a subset (letters as in docs/performance.md)
+    python bench/run_all.py --quick         # the rate benchmark on a 10 s window, not 60 s
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import bench_apply  # noqa: E402
+from bench_plan import PlanBench  # noqa: E402
+from corpus import Corpus  # noqa: E402
+from harness import Result, say, workspace  # noqa: E402
+
+COLUMNS = ("benchmark", "measured", "baseline", "ratio", "target", "result")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", nargs="+", metavar="LETTER", help="a b c d e f")
+    parser.add_argument("--quick", action="store_true", help="rate limit on a 10 s window")
+    options = parser.parse_args()
+    wanted = {letter.lower() for letter in options.only or "abcdef"}
+    quick = options.quick or bool(os.environ.get("BENCH_QUICK"))
+
+    results: list[Result] = []
+    crashed: list[str] = []
+    started = time.perf_counter()
+    with workspace("plan") as plan_work:
+        plans = PlanBench(Corpus(plan_work), plan_work)
+        steps: list[tuple[str, str, Callable[[], Result | list[Result] | None]]] = [
+            ("a", "A. apply throughput", lambda: _in_workspace("a1", bench_apply.throughput)),
+            (
+                "a",
+                "A. apply under a rate limit",
+                lambda: _in_workspace("a2", lambda p: bench_apply.rate_limited(p, quick=quick)),
+            ),
+            ("b", "B. warm plan", plans.warm),
+            ("c", "C. cold plan", plans.cold_10k),
+            ("d", "D. no-op plan at 100k", plans.noop_100k),
+            ("e", "E. scaling", plans.scaling),
+            ("f", "F. PostgreSQL state", lambda: _in_workspace("f", bench_apply.postgres)),
+        ]
+        for letter, title, step in steps:
+            if letter not in wanted:
+                continue
+            say(f"\n== {title}")
+            step_started = time.perf_counter()
+            try:
+                produced = step()
+            except Exception:
+                crashed.append(title)
+                say(f"  CRASHED:\n{traceback.format_exc()}")
+                continue
+            for result in produced if isinstance(produced, list) else [produced]:
+                if result is not None:
+                    results.append(result)
+                    say(
+                        f"  {result.name}: {result.measured} vs {result.baseline} "
+                        f"-> {result.ratio:.2f} (target {result.target})"
+                    )
+            say(f"  ({time.perf_counter() - step_started:.0f}s)")
+    _table(results, crashed)
+    say(
+        f"\nTotal {time.perf_counter() - started:.0f}s; python {sys.version.split()[0]}, "
+        f"{os.cpu_count()} CPUs."
+    )
+    return 1 if crashed else 0
+
+
+def _in_workspace(name: str, fn: Callable[[Path], Result | None]) -> Result | None:
+    with workspace(name) as path:
+        return fn(path)
+
+
+def _table(results: list[Result], crashed: list[str]) -> None:
+    rows = [
+        (
+            r.name,
+            r.measured,
+            r.baseline,
+            f"{r.ratio:.2f}",
+            r.target,
+            "PASS" if r.passed else "MISS",
+        )
+        for r in results
+    ]
+    rows += [(title, "-", "-", "-", "-", "CRASH") for title in crashed]
+    widths = [max(len(str(row[i])) for row in [COLUMNS, *rows]) for i in range(len(COLUMNS))]
+    say("\n" + "  ".join(c.ljust(w) for c, w in zip(COLUMNS, widths, strict=True)))
+    say("  ".join("-" * w for w in widths))
+    for row in rows:
+        say("  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)))
+    for r in results:
+        say(f"\n{r.name}:")
+        for note in r.notes:
+            say(f"  - {note}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
