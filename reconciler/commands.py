@@ -11,9 +11,9 @@ import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
-from reconciler.apply import ApplyResult, Outcome, apply_plan
+from reconciler.collector import paused
 from reconciler.errors import (
     ConfigError,
     InvalidLeadFilesError,
@@ -26,6 +26,9 @@ from reconciler.model import json_schema
 from reconciler.plan import Plan, load_plan, make_plan, save_plan
 from reconciler.render import RenderOptions, render
 from reconciler.state import StateBackend, migrate, open_state
+
+if TYPE_CHECKING:  # apply (and with it asyncio) loads only for `apply`, to keep plans quick
+    from reconciler.apply import ApplyResult, Outcome
 
 EXIT_OK, EXIT_ERROR, EXIT_CHANGES = 0, 1, 2
 
@@ -127,15 +130,18 @@ def plan(options: PlanOptions, console: Console) -> int:
 def _make_plan(
     root: Path, state: StateBackend, targets: tuple[str, ...], strict: bool, console: Console
 ) -> Plan:
-    made, _ = make_plan(
-        root, state.read(), state_name=state.describe(), strict=strict, targets=targets
-    )
+    with paused():
+        made, _ = make_plan(
+            root, state.read(), state_name=state.describe(), strict=strict, targets=targets
+        )
     return made
 
 
 def _render(made: Plan, fmt: str, show_sensitive: bool, console: Console) -> None:
     options = RenderOptions(color=console.color and fmt == "text", show_sensitive=show_sensitive)
-    console.out.write(render(made, fmt, options))
+    with paused():
+        text = render(made, fmt, options)
+    console.out.write(text)
     console.out.flush()
 
 
@@ -169,6 +175,7 @@ class ApplyOptions:
 
 def apply(options: ApplyOptions, console: Console) -> int:
     """Plan (or load a saved plan), confirm, and carry it out, recording each success."""
+    from reconciler.apply import apply_plan
     from reconciler.client import LoftyClient, settings_from_env
 
     state = open_state(options.state, env=console.env)

@@ -125,6 +125,9 @@ def _is_empty(node: Node) -> bool:
     return isinstance(node, ScalarNode) and node.tag.endswith(":null") and node.value in ("", "~")
 
 
+_STR, _NULL = "tag:yaml.org,2002:str", "tag:yaml.org,2002:null"
+_BOOL, _INT = "tag:yaml.org,2002:bool", "tag:yaml.org,2002:int"
+_BOOLS = {"true": True, "True": True, "TRUE": True, "false": False, "False": False, "FALSE": False}
 _COLLECTION_TAGS = frozenset({"tag:yaml.org,2002:seq", "tag:yaml.org,2002:map"})
 
 
@@ -160,7 +163,18 @@ class _Builder:
         raise YamlProblem(f"unsupported YAML node {node.tag}", node.start_mark.line + 1)
 
     def _scalar(self, node: ScalarNode) -> Any:
-        if node.tag == "tag:yaml.org,2002:merge":
+        # The common scalars are built directly: PyYAML's constructor bookkeeping costs more
+        # than parsing them. Anything unusual (octal, floats, dates, tags) goes to it.
+        tag, value = node.tag, node.value
+        if tag == _STR:
+            return value
+        if tag == _NULL:
+            return None
+        if tag == _BOOL and value in _BOOLS:
+            return _BOOLS[value]
+        if tag == _INT and value.isascii() and value.isdigit() and value[0] != "0":
+            return int(value)
+        if tag == "tag:yaml.org,2002:merge":
             raise YamlProblem("merge keys (<<) are not supported", node.start_mark.line + 1)
         try:
             return _constructor.construct_object(node, deep=True)

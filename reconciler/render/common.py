@@ -60,6 +60,8 @@ def clean(text: str) -> str:
     Values come from lead files a reviewer may not trust: a raw escape sequence could repaint a
     terminal, and a bidi override or zero-width character could make a value read as another.
     """
+    if text.isprintable():  # no Cc or Cf character is printable: the common case is done
+        return text
     return "".join(
         f"\\u{ord(ch):04x}" if unicodedata.category(ch) in ("Cc", "Cf") else ch for ch in text
     )
@@ -67,7 +69,10 @@ def clean(text: str) -> str:
 
 def json_value(value: Any) -> str:
     """A value as one line of JSON (strings quoted), safe to show in a terminal or a comment."""
-    return clean(json.dumps(value, ensure_ascii=False))
+    return clean(_ENCODER.encode(value))
+
+
+_ENCODER = json.JSONEncoder(ensure_ascii=False)
 
 
 def summary_line(plan: Plan) -> str:

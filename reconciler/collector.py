@@ -1,0 +1,24 @@
+"""Pausing Python's cyclic garbage collector around bulk work.
+
+Planning builds hundreds of thousands of small acyclic objects (YAML nodes, dicts, models,
+records). The collector would run full passes over all of them again and again as they pile
+up, which costs up to 40% of a large plan; none of them form cycles, so pausing it is safe.
+"""
+
+from __future__ import annotations
+
+import gc
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+
+@contextmanager
+def paused() -> Iterator[None]:
+    """Run the block with the cyclic collector off, restoring its previous setting after."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
