@@ -5,7 +5,6 @@ The click layer (`cli.py`) only parses arguments into these options objects and 
 
 from __future__ import annotations
 
-import asyncio
 import json
 import sys
 from collections.abc import Callable, Mapping
@@ -175,6 +174,8 @@ class ApplyOptions:
 
 def apply(options: ApplyOptions, console: Console) -> int:
     """Plan (or load a saved plan), confirm, and carry it out, recording each success."""
+    import asyncio
+
     from reconciler.apply import apply_plan
     from reconciler.client import LoftyClient, settings_from_env
 

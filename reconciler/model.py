@@ -351,14 +351,17 @@ class Checked:
     truncations: list[Finding]
 
 
-def check(data: Any) -> Checked:
-    """Validate one document's data; on success also collect its warnings."""
+def check(data: Any, *, may_hold_null: bool = True) -> Checked:
+    """Validate one document's data; on success also collect its warnings.
+
+    `may_hold_null=False` (the YAML reader saw no null) skips the search for nulls.
+    """
     if not isinstance(data, dict):
         kind = "a list" if isinstance(data, list) else f"a {type(data).__name__}"
         return Checked(
             None, [Finding((), f"a lead must be a mapping of fields, not {kind}")], [], []
         )
-    nulls = [Finding(path, _NULL_MESSAGE) for path in _null_paths(data, ())]
+    nulls = [Finding(p, _NULL_MESSAGE) for p in _null_paths(data, ())] if may_hold_null else []
     if nulls:
         return Checked(None, nulls, [], [])
     errors = list(_rules(data))

@@ -62,6 +62,7 @@ class Document:
     value: Any
     line: int
     node: Node
+    has_null: bool = False  # whether any value is null (so callers need not search for one)
 
     def line_of(self, path: FieldPath) -> int:
         """The line of the deepest part of `path` present in the document."""
@@ -110,7 +111,9 @@ def load_documents(text: str) -> Iterator[Document]:
             node = loader.get_node()
             if node is None or _is_empty(node):
                 continue
-            yield Document(_Builder().build(node), node.start_mark.line + 1, node)
+            builder = _Builder()
+            value = builder.build(node)
+            yield Document(value, node.start_mark.line + 1, node, builder.saw_null)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else None
@@ -137,6 +140,7 @@ class _Builder:
     def __init__(self) -> None:
         self.visited = 0
         self.active: set[int] = set()
+        self.saw_null = False
 
     def build(self, node: Node) -> Any:
         self.visited += 1
@@ -169,6 +173,7 @@ class _Builder:
         if tag == _STR:
             return value
         if tag == _NULL:
+            self.saw_null = True
             return None
         if tag == _BOOL and value in _BOOLS:
             return _BOOLS[value]

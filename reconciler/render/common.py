@@ -69,10 +69,15 @@ def clean(text: str) -> str:
 
 def json_value(value: Any) -> str:
     """A value as one line of JSON (strings quoted), safe to show in a terminal or a comment."""
+    if isinstance(value, str):  # most values: skip the encoder's generic machinery
+        return clean(_encode_string(value))
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
     return clean(_ENCODER.encode(value))
 
 
 _ENCODER = json.JSONEncoder(ensure_ascii=False)
+_encode_string: Callable[[str], str] = json.encoder.encode_basestring
 
 
 def summary_line(plan: Plan) -> str:

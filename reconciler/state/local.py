@@ -24,8 +24,6 @@ from json.encoder import encode_basestring
 from pathlib import Path
 from typing import Any
 
-from filelock import FileLock, Timeout
-
 from reconciler.collector import paused
 from reconciler.errors import StateError, StateLockedError
 from reconciler.state import LeadRecord, Snapshot, canonical_json
@@ -67,6 +65,8 @@ class LocalState:
     def lock(self, *, timeout: float) -> Iterator[None]:
         """Hold an flock on `<file>.lock`; the kernel drops it when the holder dies."""
         self._make_parent()
+        from filelock import FileLock, Timeout  # only apply and state edits lock; plans do not
+
         file_lock = FileLock(str(self.lock_path), thread_local=False)
         try:
             file_lock.acquire(timeout=max(timeout, 0.0), poll_interval=0.05)
