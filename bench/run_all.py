@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import subprocess
 import sys
 import time
 import traceback
@@ -40,6 +41,8 @@ def main() -> int:
     results: list[Result] = []
     crashed: list[str] = []
     started = time.perf_counter()
+    version = _code_version()
+    say(f"reconciler at {version}")
     with workspace("plan") as plan_work:
         plans = PlanBench(Corpus(plan_work), plan_work)
         steps: list[tuple[str, str, Callable[[], Result | list[Result] | None]]] = [
@@ -76,10 +79,25 @@ def main() -> int:
             say(f"  ({time.perf_counter() - step_started:.0f}s)")
     _table(results, crashed)
     say(
-        f"\nTotal {time.perf_counter() - started:.0f}s; python {sys.version.split()[0]}, "
-        f"{os.cpu_count()} CPUs."
+        f"\nTotal {time.perf_counter() - started:.0f}s; reconciler at {version}; "
+        f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs."
     )
+    if _code_version() != version:
+        say(f"WARNING: the code changed during the run (now {_code_version()}); numbers mix both")
     return 1 if crashed else 0
+
+
+def _code_version() -> str:
+    """The commit measured, and whether the package had uncommitted changes (a shared repo)."""
+    repo = Path(__file__).resolve().parent.parent
+
+    def git(*args: str) -> str:
+        done = subprocess.run(["git", *args], cwd=repo, capture_output=True, text=True)
+        return done.stdout.strip() if done.returncode == 0 else ""
+
+    commit = git("rev-parse", "--short", "HEAD") or "an unknown commit"
+    dirty = git("status", "--porcelain", "--", "reconciler", "pyproject.toml")
+    return commit + (" + uncommitted changes" if dirty else "")
 
 
 def _in_workspace(name: str, fn: Callable[[Path], Result | None]) -> Result | None:
