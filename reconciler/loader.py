@@ -7,16 +7,21 @@ A file whose content hash says it is already applied is not parsed at all.
 from __future__ import annotations
 
 import hashlib
+import multiprocessing
 import os
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from reconciler.errors import Problem, ReconcilerError
 from reconciler.model import Checked, Lead, check
 from reconciler.yamlio import Document, FieldPath, YamlProblem, decode, load_documents
 
 LEAD_FILE_SUFFIXES = (".yaml", ".yml")
+PARALLEL_MIN_FILES = 2000  # below this, starting worker processes costs more than it saves
+MAX_WORKERS = 4
+_CAN_FORK = "fork" in multiprocessing.get_all_start_methods()
 
 # Given a file's path and content hash, the lead ids it is known to hold at that hash when it is
 # fully applied (so it need not be parsed), or None when it must be parsed.
@@ -118,20 +123,36 @@ def load_tree(
 ) -> LoadResult:
     """Read every lead file below `root` (or just `only`), skipping the ones known unchanged."""
     result = LoadResult(root)
-    seen: dict[int, str] = {}
+    entries: list[tuple[str, str, Sequence[int] | None]] = []
+    pending: list[tuple[str, bytes, bool]] = []
     for rel in discover(root) if only is None else sorted(only):
         data = _read(os.path.join(root, rel), result.display(rel), result.problems)
         if data is None:
             continue
         digest = hashlib.sha256(data).hexdigest()
         known = known_unchanged(rel, digest) if known_unchanged else None
+        entries.append((rel, digest, known))
+        if known is None:
+            pending.append((result.display(rel), data, strict))
+    parsed = _parse_all(pending)
+    seen: dict[int, str] = {}
+    for rel, digest, known in entries:
+        shown = result.display(rel)
         if known is not None:
             result.files.append(SourceFile(rel, digest, tuple(known), parsed=False))
             for lead_id in known:
-                _claim(lead_id, result.display(rel), None, seen, result.problems)
+                _claim(lead_id, shown, None, seen, result.problems)
             continue
+        found = next(parsed)
         result.parsed_files += 1
-        docs = _parse(data, rel, strict, seen, result)
+        result.problems.extend(found.problems)
+        result.warnings.extend(found.warnings)
+        docs: list[LeadDoc] = []
+        for lead, line, id_line in found.leads:
+            # A lead parsed in a worker process comes back as its (valid) plain value.
+            model = lead if isinstance(lead, Lead) else Lead.model_validate(lead)
+            if _claim(model.leadId, shown, id_line, seen, result.problems):
+                docs.append(LeadDoc(model, rel, shown, line))
         result.files.append(SourceFile(rel, digest, tuple(d.lead_id for d in docs), parsed=True))
         result.leads.extend(docs)
     return result
@@ -146,31 +167,58 @@ def _read(path: str, shown: str, problems: list[Problem]) -> bytes | None:
         return None
 
 
-def _parse(
-    data: bytes, rel: str, strict: bool, seen: dict[int, str], result: LoadResult
-) -> list[LeadDoc]:
-    shown = result.display(rel)
+@dataclass(slots=True)
+class _Parsed:
+    """What one file holds: its valid leads (model or plain value, document line, leadId
+    line), and its problems and warnings."""
+
+    leads: list[tuple[Lead | dict[str, Any], int, int]] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+    warnings: list[LeadWarning] = field(default_factory=list)
+
+
+def _parse_all(pending: list[tuple[str, bytes, bool]]) -> Iterator[_Parsed]:
+    """Parse files in order; many of them are spread over worker processes.
+
+    Parsing and checking YAML is most of a cold plan and each file is independent, so on a
+    machine with several cores it runs in parallel. Workers send back plain values rather
+    than models (unpickling models costs more than validating again), and results stream in
+    order so the parent validates while the workers parse.
+    """
+    workers = min(os.cpu_count() or 1, MAX_WORKERS)
+    if len(pending) < PARALLEL_MIN_FILES or workers < 2 or not _CAN_FORK:
+        for shown, data, strict in pending:
+            yield _parse_file(shown, data, strict, keep_models=True)
+        return
+    with multiprocessing.get_context("fork").Pool(workers) as pool:
+        yield from pool.imap(_parse_in_worker, pending, chunksize=64)
+
+
+def _parse_in_worker(item: tuple[str, bytes, bool]) -> _Parsed:
+    shown, data, strict = item
+    return _parse_file(shown, data, strict, keep_models=False)
+
+
+def _parse_file(shown: str, data: bytes, strict: bool, *, keep_models: bool) -> _Parsed:
+    found = _Parsed()
     try:
         documents = list(load_documents(decode(data)))
     except YamlProblem as exc:
-        result.problems.append(Problem(shown, exc.line, None, str(exc)))
-        return []
+        found.problems.append(Problem(shown, exc.line, None, str(exc)))
+        return found
     if not documents:
-        result.problems.append(Problem(shown, 1, None, "file holds no lead (it is empty)"))
-        return []
-    docs: list[LeadDoc] = []
+        found.problems.append(Problem(shown, 1, None, "file holds no lead (it is empty)"))
+        return found
     for document in documents:
         checked = check(document.value, may_hold_null=document.has_null)
-        _place(checked, document, shown, strict, result)
-        if checked.lead is None:
-            continue
-        line = document.line_of(("leadId",))
-        if _claim(checked.lead.leadId, shown, line, seen, result.problems):
-            docs.append(LeadDoc(checked.lead, rel, shown, document.line))
-    return docs
+        _place(checked, document, shown, strict, found)
+        if checked.lead is not None:
+            lead = checked.lead if keep_models else document.value
+            found.leads.append((lead, document.line, document.line_of(("leadId",))))
+    return found
 
 
-def _place(checked: Checked, doc: Document, shown: str, strict: bool, result: LoadResult) -> None:
+def _place(checked: Checked, doc: Document, shown: str, strict: bool, result: _Parsed) -> None:
     lead_id = checked.lead.leadId if checked.lead else None
     for finding in checked.errors:
         result.problems.append(
