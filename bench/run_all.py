@@ -4,7 +4,7 @@ Benchmarks are scripts, not timed tests: each compares against a baseline measur
 run (the machine is shared and noisy), and a missed target is reported, not failed. The exit
 status is non-zero only when a benchmark crashed.
 
-    python bench/run_all.py                 # everything, about 8-10 minutes on 2 cores
+    python bench/run_all.py                 # everything, 5-8 minutes on 2 cores
     python bench/run_all.py --only b c      # a subset (letters as in docs/performance.md)
     python bench/run_all.py --quick         # the rate benchmark on a 10 s window, not 60 s
 """
