@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -25,6 +25,7 @@ from reconciler.loader import (
 )
 from reconciler.model import comparable, effective
 from reconciler.state import LeadRecord, Snapshot, canonical_json
+from reconciler.yamlio import FieldPath
 
 FORMAT_VERSION = 1
 PLAN_FILE_KIND = "reconciler-plan"
@@ -242,26 +243,44 @@ def _plan_lead(
 
 
 def explain(name: str, before: Any, after: Any) -> list[FieldChange]:
-    """Field-level differences inside one top-level field, via deepdiff for nested values."""
-    if not (isinstance(before, dict) and isinstance(after, dict)) and not (
-        isinstance(before, list) and isinstance(after, list) and _has_objects(before, after)
-    ):
-        return [FieldChange(name, "change", before, after)]
-    from deepdiff import DeepDiff  # imported only when a nested value really changed
+    """Field-level differences inside one top-level field.
 
-    diff = DeepDiff(before, after, view="tree", verbose_level=2)
-    found: list[FieldChange] = []
-    for report, levels in diff.items():
-        for level in levels:
-            path = format_path((name, *level.path(output_format="list")))
-            if "added" in report:
-                found.append(FieldChange(path, "add", None, level.t2))
-            elif "removed" in report:
-                found.append(FieldChange(path, "remove", level.t1, None))
-            else:
-                found.append(FieldChange(path, "change", level.t1, level.t2))
-    found.sort(key=lambda c: c.path)
+    Objects are compared key by key; a list of objects (locations, family members, custom
+    attributes) is explained by deepdiff, which tells an inserted item from changed ones.
+    Anything else changes as a whole.
+    """
+    found = sorted(_walk((name,), before, after), key=lambda c: c.path)
     return found or [FieldChange(name, "change", before, after)]
+
+
+def _walk(path: FieldPath, before: Any, after: Any) -> Iterator[FieldChange]:
+    if isinstance(before, dict) and isinstance(after, dict):
+        for key in [*before, *(k for k in after if k not in before)]:
+            where = (*path, key)
+            if key not in after:
+                yield FieldChange(format_path(where), "remove", before[key], None)
+            elif key not in before:
+                yield FieldChange(format_path(where), "add", None, after[key])
+            elif before[key] != after[key]:
+                yield from _walk(where, before[key], after[key])
+    elif isinstance(before, list) and isinstance(after, list) and _has_objects(before, after):
+        yield from _list_of_objects(path, before, after)
+    else:
+        yield FieldChange(format_path(path), "change", before, after)
+
+
+def _list_of_objects(path: FieldPath, before: list[Any], after: list[Any]) -> Iterator[FieldChange]:
+    from deepdiff import DeepDiff  # imported only when such a list really changed
+
+    for report, levels in DeepDiff(before, after, view="tree", verbose_level=2).items():
+        for level in levels:
+            where = format_path((*path, *level.path(output_format="list")))
+            if "added" in report:
+                yield FieldChange(where, "add", None, level.t2)
+            elif "removed" in report:
+                yield FieldChange(where, "remove", level.t1, None)
+            else:
+                yield FieldChange(where, "change", level.t1, level.t2)
 
 
 def _has_objects(*lists: list[Any]) -> bool:

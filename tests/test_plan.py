@@ -289,3 +289,41 @@ def test_a_lead_with_only_its_id_is_still_put_when_it_comes_under_management(
     planfile = team.leads.parent / "p.plan"
     assert team.plan("--out", str(planfile)).exit_code == 0
     assert load_plan(planfile).changes[0].needs_call
+
+
+def test_an_inserted_location_is_explained_as_one_added_item(team: Team) -> None:
+    base = "leadId: 4\ninquiry:\n  locations:\n    - city: Austin\n    - city: Dallas\n"
+    team.write("loc.yaml", base)
+    team.mark_applied()
+    team.write(
+        "loc.yaml", base.replace("    - city: Dallas\n", "    - city: Waco\n    - city: Dallas\n")
+    )
+    change = team.doc()["changes"][0]
+    assert change["fields"] == [
+        {
+            "path": "inquiry.locations[1].city",
+            "kind": "change",
+            "before": "Dallas",
+            "after": "Waco",
+        },
+        {
+            "path": "inquiry.locations[2]",
+            "kind": "add",
+            "before": None,
+            "after": {"city": "Dallas"},
+        },
+    ]
+    assert change["body"] == {
+        "inquiry": {"locations": [{"city": "Austin"}, {"city": "Waco"}, {"city": "Dallas"}]}
+    }
+
+
+def test_nested_keys_added_and_removed_are_named(team: Team) -> None:
+    team.write("bob.yaml", BUYER)
+    team.mark_applied()
+    team.write("bob.yaml", BUYER.replace("  priceMin: 100000\n", "  bedroomsMin: 2\n"))
+    fields = team.doc()["changes"][0]["fields"]
+    assert fields == [
+        {"path": "inquiry.bedroomsMin", "kind": "add", "before": None, "after": 2},
+        {"path": "inquiry.priceMin", "kind": "remove", "before": 100000, "after": None},
+    ]
