@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,6 +45,13 @@ class SandboxProcess:
         response.raise_for_status()
         result: dict[str, Any] = response.json()["lead"]
         return result
+
+    def wait_for_puts(self, count: int, *, timeout: float = 30) -> None:
+        """Wait until the sandbox has received `count` PUTs (a run is well under way)."""
+        deadline = time.monotonic() + timeout
+        while len(self.puts()) < count:
+            assert time.monotonic() < deadline, f"fewer than {count} PUTs within {timeout}s"
+            time.sleep(0.05)
 
     def register(self, *lead_ids: int) -> None:
         httpx.post(f"{self.url}/_sandbox/leads", json={"leadIds": list(lead_ids)}, timeout=10)

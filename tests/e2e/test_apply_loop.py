@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import signal
-import time
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -128,9 +127,7 @@ def test_sigkill_mid_apply_leaves_a_valid_state_and_the_next_apply_converges(
     ids = workspace.write_leads(30)
 
     apply = workspace.popen("apply", "--auto-approve", "--parallelism", "2")
-    deadline = time.monotonic() + 30
-    while len(sandbox.puts()) < 6 and time.monotonic() < deadline:
-        time.sleep(0.05)
+    sandbox.wait_for_puts(6)
     apply.send_signal(signal.SIGKILL)
     apply.wait(timeout=10)
 

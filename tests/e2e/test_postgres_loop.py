@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import signal
-import time
 from collections import Counter
 from collections.abc import Callable
 
@@ -88,9 +87,7 @@ def test_a_second_apply_fails_cleanly_naming_the_holder(
     state = _with_pg(postgres_dsn)
     workspace.write_leads(10)
     holder = workspace.popen("apply", "--auto-approve", "--state", state, "--parallelism", "1")
-    deadline = time.monotonic() + 30
-    while not sandbox.puts() and time.monotonic() < deadline:
-        time.sleep(0.05)
+    sandbox.wait_for_puts(1)
     blocked = workspace.run("apply", "--auto-approve", "--state", state, "--lock-timeout", "0.5")
     holder.communicate(timeout=60)
     assert blocked.returncode == 1
@@ -106,9 +103,7 @@ def test_sigkill_of_an_apply_holding_the_lock_leaves_no_lock_and_the_next_conver
     state = _with_pg(postgres_dsn)
     ids = workspace.write_leads(20)
     apply = workspace.popen("apply", "--auto-approve", "--state", state, "--parallelism", "2")
-    deadline = time.monotonic() + 30
-    while len(sandbox.puts()) < 4 and time.monotonic() < deadline:
-        time.sleep(0.05)
+    sandbox.wait_for_puts(4)
     apply.send_signal(signal.SIGKILL)
     apply.wait(timeout=10)
     recorded = set(open_state(state, env={}).read().leads)
