@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
+from reconciler.client import ApiUnreachableError
 from reconciler.errors import ApiError
 from reconciler.plan import LeadChange, Plan
 from reconciler.state import LeadRecord, StateBackend
@@ -124,7 +125,7 @@ async def _apply_one(
                 return end("skipped", f"not sent: {unreachable[0]}", called=False)
             await client.update_lead(change.lead_id, change.body)
     except ApiError as exc:
-        if _is_unreachable(exc):
+        if isinstance(exc, ApiUnreachableError):
             unreachable.append(exc)
         return end("failed", str(exc))
     try:
@@ -132,12 +133,6 @@ async def _apply_one(
     except Exception as exc:  # the PUT landed but the state did not take it: say so plainly
         return end("failed", f"applied in Lofty but not recorded in the state: {exc}")
     return end("applied")
-
-
-def _is_unreachable(exc: ApiError) -> bool:
-    from reconciler.client import ApiUnreachableError
-
-    return isinstance(exc, ApiUnreachableError)
 
 
 _GATHER_FACTOR = 2.0

@@ -78,6 +78,10 @@ target_option = click.option(
     metavar="ID|FILE",
     help="Only this leadId or lead file (repeatable).",
 )
+format_option = click.option("--format", "fmt", type=FORMATS, default="text", show_default=True)
+show_sensitive_option = click.option(
+    "--show-sensitive", is_flag=True, help="Do not mask emails and phones (markdown)."
+)
 lock_timeout_option = click.option(
     "--lock-timeout",
     default=0.0,
@@ -112,8 +116,8 @@ def validate(dir_: Path, strict: bool) -> int:
     metavar="PLANFILE",
     help="Save the plan for `reconciler apply PLANFILE`.",
 )
-@click.option("--format", "fmt", type=FORMATS, default="text", show_default=True)
-@click.option("--show-sensitive", is_flag=True, help="Do not mask emails and phones (markdown).")
+@format_option
+@show_sensitive_option
 @click.option("--detailed-exitcode", is_flag=True, help="Exit 2 when there are changes.")
 @click.option("--strict", is_flag=True, help="Treat silent truncation as an error.")
 def plan(
@@ -166,8 +170,8 @@ def apply(
 
 @main.command()
 @click.argument("planfile", type=click.Path(path_type=Path, dir_okay=False))
-@click.option("--format", "fmt", type=FORMATS, default="text", show_default=True)
-@click.option("--show-sensitive", is_flag=True, help="Do not mask emails and phones (markdown).")
+@format_option
+@show_sensitive_option
 def show(planfile: Path, fmt: str, show_sensitive: bool) -> int:
     """Render a saved plan file."""
     return commands.show(commands.ShowOptions(planfile, fmt, show_sensitive), _console())

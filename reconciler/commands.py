@@ -6,6 +6,7 @@ The click layer (`cli.py`) only parses arguments into these options objects and 
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -414,8 +415,6 @@ def sandbox(options: SandboxOptions, console: Console) -> int:
 
 def default_console() -> Console:
     """The console of a real run: colour only on a terminal and without NO_COLOR."""
-    import os
-
     env = dict(os.environ)
     return Console(
         out=sys.stdout,

@@ -134,6 +134,7 @@ def make_plan(
     load = load_tree(root, strict=strict, known_unchanged=skip)
     if load.problems:
         raise InvalidLeadFilesError(load.problems)
+    _check_targets(wanted, load, snapshot)
     file_of = {f.path: f for f in load.files}
     changes: list[LeadChange] = []
     refresh: list[LeadRecord] = []
@@ -159,7 +160,6 @@ def make_plan(
     for lead_id, old in snapshot.leads.items():
         if lead_id not in present and wanted.wants(lead_id, old.file):
             changes.append(LeadChange(lead_id, load.display(old.file), "forget", (), None, None))
-    _check_targets(wanted, load, snapshot)
     changes.sort(key=lambda c: (c.file, c.lead_id))
     warnings = tuple(w for w in load.warnings if w.lead_id in planned)
     plan = Plan(
