@@ -2,22 +2,38 @@
 
 Every problem in every file is collected and reported together, each with file, line and field.
 A file whose content hash says it is already applied is not parsed at all.
+
+Only regular files inside the leads folder are read, and never more than the size limit of one:
+a FIFO, a device or a socket, or a symlink that leads out of the folder, is a problem for that
+path, found without reading it (so without hanging on it or filling memory from it).
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import multiprocessing
 import os
+import stat
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from reconciler.errors import Problem, ReconcilerError
-from reconciler.model import Checked, Lead, check
-from reconciler.yamlio import Document, FieldPath, YamlProblem, decode, load_documents
+from reconciler.model import Checked, Lead, check, lead_id_of
+from reconciler.yamlio import (
+    MAX_FILE_BYTES,
+    Document,
+    FieldPath,
+    YamlProblem,
+    decode,
+    load_documents,
+    too_large,
+)
 
+# Lead files end in .yaml or .yml, in any case (`Jane.YAML` too): a file a user named so is
+# meant to be read, and skipping it silently would leave its lead unmanaged.
 LEAD_FILE_SUFFIXES = (".yaml", ".yml")
 PARALLEL_MIN_FILES = 2000  # below this, starting worker processes costs more than it saves
 MAX_WORKERS = 4
@@ -94,8 +110,14 @@ def format_path(path: FieldPath) -> str:
     return text
 
 
+def is_lead_file(name: str) -> bool:
+    """Whether a file name is a lead file's: `.yaml` or `.yml` in any case, not hidden."""
+    return name.lower().endswith(LEAD_FILE_SUFFIXES) and not name.startswith(".")
+
+
 def discover(root: Path) -> list[str]:
-    """Lead files below `root`, as sorted relative POSIX paths; hidden folders are skipped."""
+    """Lead files below `root`, as sorted relative POSIX paths; hidden folders are skipped, and
+    so are symlinked folders (a symlinked file is listed, then read only if it stays inside)."""
     if not root.is_dir():
         raise ReconcilerError(f"{root}: no such folder of lead files (use --dir)")
     # Plain strings, not Path objects: a warm plan of 10,000 files spends more time building
@@ -106,11 +128,7 @@ def discover(root: Path) -> list[str]:
         dirs[:] = [d for d in dirs if not d.startswith(".")]
         rel = os.path.relpath(folder, top).replace(os.sep, "/")
         prefix = "" if rel == "." else rel + "/"
-        found.extend(
-            prefix + name
-            for name in files
-            if name.endswith(LEAD_FILE_SUFFIXES) and not name.startswith(".")
-        )
+        found.extend(prefix + name for name in files if is_lead_file(name))
     return sorted(found)
 
 
@@ -125,8 +143,11 @@ def load_tree(
     result = LoadResult(root)
     entries: list[tuple[str, str, Sequence[int] | None]] = []
     pending: list[tuple[str, bytes, bool]] = []
+    inside = os.path.realpath(root)
     for rel in discover(root) if only is None else sorted(only):
-        data = _read(os.path.join(root, rel), result.display(rel), result.problems)
+        # Paths from `only` were not found by walking the folder: any part of them may be a link.
+        resolve = only is not None
+        data = _read(os.path.join(root, rel), inside, result.display(rel), result.problems, resolve)
         if data is None:
             continue
         digest = hashlib.sha256(data).hexdigest()
@@ -148,31 +169,129 @@ def load_tree(
         result.problems.extend(found.problems)
         result.warnings.extend(found.warnings)
         docs: list[LeadDoc] = []
-        for lead, line, id_line in found.leads:
+        for lead, line, lead_id, id_line in found.leads:
+            # An invalid document still claims its leadId, so a duplicate is reported with it.
+            if not _claim(lead_id, shown, id_line, seen, result.problems) or lead is None:
+                continue
             # A lead parsed in a worker process comes back as its (valid) plain value.
             model = lead if isinstance(lead, Lead) else Lead.model_validate(lead)
-            if _claim(model.leadId, shown, id_line, seen, result.problems):
-                docs.append(LeadDoc(model, rel, shown, line))
+            docs.append(LeadDoc(model, rel, shown, line))
         result.files.append(SourceFile(rel, digest, tuple(d.lead_id for d in docs), parsed=True))
         result.leads.extend(docs)
     return result
 
 
-def _read(path: str, shown: str, problems: list[Problem]) -> bytes | None:
+def line_of(load: LoadResult, doc: LeadDoc, path: FieldPath) -> int:
+    """The line of `path` in the lead `doc`, read again from its file.
+
+    Leads keep no node tree (most never need one), so the few messages the planner adds about
+    a field look their line up here; the lead's first line stands in if the file changed.
+    """
+    data = _read(os.path.join(load.root, doc.source), os.path.realpath(load.root), "", [], True)
     try:
-        with open(path, "rb") as file:
-            return file.read()
+        documents = load_documents(decode(data), collect=True) if data is not None else ()
+        for document in documents:
+            if document.line == doc.line:
+                return document.line_of(path)
+    except YamlProblem:
+        pass
+    return doc.line
+
+
+_OPEN_FLAGS = (
+    os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+)
+
+
+def _read(
+    path: str, inside: str, shown: str, problems: list[Problem], resolve: bool
+) -> bytes | None:
+    """The bytes of the regular file at `path`, if it lies inside the folder `inside` (a real
+    path) and is within the size limit; else None, with a problem saying why.
+
+    The file is opened without following a last-component symlink and without blocking (a FIFO
+    opens at once), then checked with fstat before a byte is read. A symlink, or with `resolve`
+    any path, is first resolved and must stay inside the folder.
+    """
+    try:
+        fd = _open_inside(path, inside, resolve)
+    except _Refused as exc:
+        problems.append(Problem(shown, None, None, str(exc)))
+        return None
     except OSError as exc:
         problems.append(Problem(shown, None, None, f"cannot read: {exc.strerror}"))
         return None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            problems.append(Problem(shown, None, None, _not_regular(info.st_mode)))
+            return None
+        if info.st_size > MAX_FILE_BYTES:
+            problems.append(Problem(shown, None, None, too_large(info.st_size)))
+            return None
+        data = _read_capped(fd, info.st_size)
+    except OSError as exc:
+        problems.append(Problem(shown, None, None, f"cannot read: {exc.strerror}"))
+        return None
+    finally:
+        os.close(fd)
+    if len(data) > MAX_FILE_BYTES:  # it grew after the check
+        problems.append(Problem(shown, None, None, too_large(len(data))))
+        return None
+    return data
+
+
+class _Refused(Exception):
+    """A path that is not read, and why (the message)."""
+
+
+def _open_inside(path: str, inside: str, resolve: bool) -> int:
+    if not resolve:
+        try:
+            return os.open(path, _OPEN_FLAGS)
+        except OSError as exc:
+            if exc.errno == errno.ENXIO:  # a socket cannot be opened at all
+                raise _Refused(_not_regular(os.lstat(path).st_mode)) from None
+            if exc.errno != errno.ELOOP:  # ELOOP: the last component is a symlink
+                raise
+    real = os.path.realpath(path)
+    if os.path.commonpath([real, inside]) != inside:
+        raise _Refused(
+            "is a symlink to a file outside the leads folder; only files inside it are read"
+        )
+    return _open_inside(real, inside, resolve=False)
+
+
+def _not_regular(mode: int) -> str:
+    kinds = (
+        (stat.S_ISFIFO, "a FIFO (named pipe)"),
+        (stat.S_ISSOCK, "a socket"),
+        (stat.S_ISCHR, "a device"),
+        (stat.S_ISBLK, "a device"),
+        (stat.S_ISDIR, "a folder"),
+    )
+    kind = next((name for test, name in kinds if test(mode)), "not a regular file")
+    return f"is {kind}, not a regular file; only regular files are read as lead files"
+
+
+def _read_capped(fd: int, size: int) -> bytes:
+    """At most MAX_FILE_BYTES + 1 bytes (one more than allowed shows the file grew)."""
+    data = os.read(fd, min(size, MAX_FILE_BYTES) + 1)
+    while len(data) <= MAX_FILE_BYTES:
+        more = os.read(fd, MAX_FILE_BYTES + 1 - len(data))
+        if not more:
+            break
+        data += more
+    return data
 
 
 @dataclass(slots=True)
 class _Parsed:
-    """What one file holds: its valid leads (model or plain value, document line, leadId
-    line), and its problems and warnings."""
+    """What one file holds: for each document with a usable leadId, (the valid lead as a model
+    or plain value, or None when the document is invalid; document line; leadId; its line),
+    and the file's problems and warnings."""
 
-    leads: list[tuple[Lead | dict[str, Any], int, int]] = field(default_factory=list)
+    leads: list[tuple[Lead | dict[str, Any] | None, int, int, int]] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
     warnings: list[LeadWarning] = field(default_factory=list)
 
@@ -201,21 +320,40 @@ def _parse_in_worker(item: tuple[str, bytes, bool]) -> _Parsed:
 
 def _parse_file(shown: str, data: bytes, strict: bool, *, keep_models: bool) -> _Parsed:
     found = _Parsed()
+    documents = 0
     try:
-        documents = list(load_documents(decode(data)))
+        # Documents before a problem that ends the file are still checked and reported.
+        for document in load_documents(decode(data), collect=True):
+            documents += 1
+            _check_document(document, shown, strict, keep_models, found)
     except YamlProblem as exc:
         found.problems.append(Problem(shown, exc.line, None, str(exc)))
         return found
     if not documents:
         found.problems.append(Problem(shown, 1, None, "file holds no lead (it is empty)"))
-        return found
-    for document in documents:
-        checked = check(document.value, may_hold_null=document.has_null)
-        _place(checked, document, shown, strict, found)
-        if checked.lead is not None:
-            lead = checked.lead if keep_models else document.value
-            found.leads.append((lead, document.line, document.line_of(("leadId",))))
     return found
+
+
+def _check_document(
+    document: Document, shown: str, strict: bool, keep_models: bool, found: _Parsed
+) -> None:
+    for flaw in document.flaws:
+        found.problems.append(
+            Problem(shown, flaw.line, format_path(flaw.path) or None, flaw.message)
+        )
+    checked = check(
+        document.value,
+        may_hold_null=document.has_null,
+        settled=[flaw.path for flaw in document.flaws if flaw.covers],
+    )
+    _place(checked, document, shown, strict, found)
+    lead_id = checked.lead.leadId if checked.lead is not None else lead_id_of(document.value)
+    if lead_id is None:
+        return
+    lead: Lead | dict[str, Any] | None = None
+    if checked.lead is not None and not document.flaws:
+        lead = checked.lead if keep_models else document.value
+    found.leads.append((lead, document.line, lead_id, document.line_of(("leadId",))))
 
 
 def _place(checked: Checked, doc: Document, shown: str, strict: bool, result: _Parsed) -> None:

@@ -2,7 +2,11 @@
 
 A lead whose file is byte-for-byte what was applied is not even parsed. A parsed lead whose
 effective values equal the applied ones (string equality of canonical JSON) costs nothing more;
-only leads that really differ are explained field by field with deepdiff.
+only leads that really differ are explained field by field.
+
+What a PUT does to what it omits decides the words: Lofty keeps a field, or a key of a nested
+object, that a PUT leaves out, so one removed from a file is "no longer managed", never
+"removed". Only a list sent whole drops what it no longer holds.
 """
 
 from __future__ import annotations
@@ -11,27 +15,40 @@ import json
 from collections import defaultdict
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from difflib import SequenceMatcher
 from pathlib import Path
 from typing import Any, Literal
 
-from reconciler.errors import InvalidLeadFilesError, PlanFileError, ReconcilerError
+from reconciler.errors import InvalidLeadFilesError, PlanFileError, Problem, ReconcilerError
 from reconciler.loader import (
     KnownUnchanged,
     LeadDoc,
     LeadWarning,
     LoadResult,
     format_path,
+    line_of,
     load_tree,
 )
-from reconciler.model import comparable, effective
+from reconciler.model import (
+    KEYED_PATHS,
+    OWNERSHIP_FIELDS,
+    PROPERTY_ADDRESS_FIELDS,
+    SET_LIKE_PATHS,
+    Finding,
+    comparable,
+    effective,
+)
 from reconciler.state import LeadRecord, Snapshot, canonical_json
-from reconciler.yamlio import FieldPath
 
 FORMAT_VERSION = 1
 PLAN_FILE_KIND = "reconciler-plan"
 
 Action = Literal["manage", "update", "forget"]
 TAG_FIELDS = frozenset({"tags", "tagsAdd", "tagsRemove", "clearAllTags"})
+# Fields sent together when any of them is sent. `tags` replaces the whole tag set in Lofty:
+# sent alone it would drop the tagsAdd names. Lofty reads ownershipId in the light of
+# ownershipScope: either sent alone is refused (OFFICE/PERSONAL need the id) or misread.
+TRAVEL_TOGETHER = (TAG_FIELDS, frozenset(OWNERSHIP_FIELDS))
 ChangeKind = Literal["add", "change", "remove", "unmanage"]
 
 
@@ -127,7 +144,8 @@ def make_plan(
     strict: bool = False,
     targets: Sequence[str] = (),
 ) -> tuple[Plan, LoadResult]:
-    """Plan the leads below `root` against `snapshot`; raise if any lead file is invalid."""
+    """Plan the leads below `root` against `snapshot`; raise if any lead file is invalid, or
+    under `strict` if the plan has a warning of its own."""
     wanted = parse_targets(targets, root)
     # --strict must see every cut, so it cannot skip files known to be applied.
     skip = None if strict else _unchanged_files(snapshot.leads)
@@ -138,6 +156,7 @@ def make_plan(
     file_of = {f.path: f for f in load.files}
     changes: list[LeadChange] = []
     refresh: list[LeadRecord] = []
+    notes: list[LeadWarning] = []
     unchanged = 0
     present: set[int] = set()
     planned: set[int] = set()
@@ -150,29 +169,41 @@ def make_plan(
             continue
         planned.add(doc.lead_id)
         source = file_of[doc.source]
-        change, record = _plan_lead(doc, source.digest, source.lead_ids, snapshot)
+        change, record, findings = _plan_lead(doc, source.digest, source.lead_ids, snapshot)
+        notes.extend(_placed(load, doc, finding) for finding in findings)
         if change is not None:
             changes.append(change)
         else:
             unchanged += 1
             if record is not None:
                 refresh.append(record)
+    if strict and notes:
+        raise InvalidLeadFilesError(
+            [Problem(n.file, n.line, n.field, f"{n.message} (--strict)") for n in notes]
+        )
     for lead_id, old in snapshot.leads.items():
         if lead_id not in present and wanted.wants(lead_id, old.file):
             changes.append(LeadChange(lead_id, load.display(old.file), "forget", (), None, None))
     changes.sort(key=lambda c: (c.file, c.lead_id))
-    warnings = tuple(w for w in load.warnings if w.lead_id in planned)
+    warnings = [w for w in load.warnings if w.lead_id in planned] + notes
+    warnings.sort(key=lambda w: (w.file, w.line))
     plan = Plan(
         lineage=snapshot.lineage,
         serial=snapshot.serial,
         state=state_name,
         changes=tuple(changes),
-        warnings=warnings,
+        warnings=tuple(warnings),
         unchanged=unchanged,
         refresh=tuple(refresh),
         targets=tuple(targets),
     )
     return plan, load
+
+
+def _placed(load: LoadResult, doc: LeadDoc, finding: Finding) -> LeadWarning:
+    """A planner's warning about a field of `doc`, with its file and line like the loader's."""
+    line = line_of(load, doc, finding.path)
+    return LeadWarning(doc.file, line, doc.lead_id, format_path(finding.path), finding.message)
 
 
 def _check_targets(wanted: _Targets, load: LoadResult, snapshot: Snapshot) -> None:
@@ -209,8 +240,9 @@ def _unchanged_files(leads: Mapping[int, LeadRecord]) -> KnownUnchanged:
 
 def _plan_lead(
     doc: LeadDoc, digest: str, file_leads: tuple[int, ...], snapshot: Snapshot
-) -> tuple[LeadChange | None, LeadRecord | None]:
-    """The change for one parsed lead, or (None, a refreshed record or None) when unchanged."""
+) -> tuple[LeadChange | None, LeadRecord | None, list[Finding]]:
+    """The change for one parsed lead and the planner's warnings about it; or, when it is
+    unchanged, (None, a refreshed record or None, [])."""
     desired = effective(doc.lead)
     compared = comparable(desired)
     rel = doc.source
@@ -218,10 +250,10 @@ def _plan_lead(
     old = snapshot.leads.get(doc.lead_id)
     if old is None:
         fields = tuple(FieldChange(name, "add", None, value) for name, value in compared.items())
-        return LeadChange(doc.lead_id, doc.file, "manage", fields, desired, record), None
+        return LeadChange(doc.lead_id, doc.file, "manage", fields, desired, record), None, []
     if old.applied_json == record.applied_json:
         same_source = (old.file, old.source_hash, old.file_leads) == (rel, digest, file_leads)
-        return None, None if same_source else record
+        return None, None if same_source else record, []
     applied = old.applied
     fields_changed: list[FieldChange] = []
     body: dict[str, Any] = {}
@@ -230,61 +262,116 @@ def _plan_lead(
             fields_changed.append(FieldChange(name, "add", None, value))
             body[name] = desired[name]
         elif applied[name] != value:
-            fields_changed.extend(explain(name, applied[name], value))
-            body[name] = desired[name]
-    if TAG_FIELDS & body.keys():
-        # `tags` replaces the whole tag set in Lofty: sent alone it would drop the tagsAdd
-        # names, so the tag fields always travel together.
-        body.update((name, desired[name]) for name in desired if name in TAG_FIELDS)
+            found = explain(name, applied[name], value)
+            fields_changed.extend(found)
+            # A nested key no longer managed alone sends nothing: Lofty keeps what is omitted.
+            if any(f.kind != "unmanage" for f in found):
+                body[name] = desired[name]
     for name in applied:
         if name not in compared:
             fields_changed.append(FieldChange(name, "unmanage", applied[name], None))
-    return LeadChange(doc.lead_id, doc.file, "update", tuple(fields_changed), body, record), None
+    if not fields_changed:  # equal as Lofty sees them (keyed items reordered): state only
+        return None, record, []
+    for group in TRAVEL_TOGETHER:
+        if group & body.keys():
+            body.update((name, desired[name]) for name in desired if name in group)
+    notes = list(_property_moves(applied.get("property"), compared.get("property"), body))
+    change = LeadChange(doc.lead_id, doc.file, "update", tuple(fields_changed), body, record)
+    return change, None, notes
+
+
+def _property_moves(before: Any, after: Any, body: dict[str, Any]) -> Iterator[Finding]:
+    """A warning when a managed property without `id` gets a new address: Lofty finds the
+    property by its address, so an address it does not know creates another property record."""
+    if "property" not in body or not isinstance(before, dict) or not isinstance(after, dict):
+        return
+    if "id" in after:
+        return
+    moved = [k for k in PROPERTY_ADDRESS_FIELDS if k in after and after[k] != before.get(k)]
+    if moved:
+        yield Finding(
+            ("property", moved[0]),
+            "changes the address of a property that has no id: Lofty finds a lead's property "
+            "by its address, and an address it does not know creates another property record "
+            "(the applied one stays as it was); add property.id, the property's id in Lofty, "
+            "to change that record in place",
+        )
 
 
 def explain(name: str, before: Any, after: Any) -> list[FieldChange]:
-    """Field-level differences inside one top-level field.
+    """Field-level differences inside one top-level field, between comparable values.
 
-    Objects are compared key by key; a list of objects (locations, family members, custom
-    attributes) is explained by deepdiff, which tells an inserted item from changed ones.
-    Anything else changes as a whole.
+    - An object compares key by key; a key gone from the file is `unmanage` (Lofty keeps what
+      a PUT omits), except inside an item of a list, which is sent whole.
+    - A set-like list changes as a whole.
+    - A keyed list (customAttributeList) matches items by their key (`customAttributeList
+      ["School District"].value`); an item gone from the file is `unmanage`.
+    - An ordered list is diffed as a sequence: an inserted item is one `add` at its new index,
+      a removed one one `remove` at its old index, not every later item changed.
+    - Anything else changes as a whole.
+
+    Empty when the two differ only in a way Lofty does not see (keyed items in another order).
     """
-    found = sorted(_walk((name,), before, after), key=lambda c: c.path)
-    return found or [FieldChange(name, "change", before, after)]
+    return list(_walk(name, (name,), before, after, in_item=False))
 
 
-def _walk(path: FieldPath, before: Any, after: Any) -> Iterator[FieldChange]:
+def _walk(
+    where: str, shape: tuple[str, ...], before: Any, after: Any, *, in_item: bool
+) -> Iterator[FieldChange]:
+    """Differences at `where` (display path); `shape` is the path's field names alone."""
+    if before == after:
+        return
     if isinstance(before, dict) and isinstance(after, dict):
-        for key in [*before, *(k for k in after if k not in before)]:
-            where = (*path, key)
+        for key in [*after, *(k for k in before if k not in after)]:
+            at, inner = f"{where}.{key}", (*shape, key)
             if key not in after:
-                yield FieldChange(format_path(where), "remove", before[key], None)
+                gone: ChangeKind = "remove" if in_item else "unmanage"
+                yield FieldChange(at, gone, before[key], None)
             elif key not in before:
-                yield FieldChange(format_path(where), "add", None, after[key])
-            elif before[key] != after[key]:
-                yield from _walk(where, before[key], after[key])
-    elif isinstance(before, list) and isinstance(after, list) and _has_objects(before, after):
-        yield from _list_of_objects(path, before, after)
-    else:
-        yield FieldChange(format_path(path), "change", before, after)
-
-
-def _list_of_objects(path: FieldPath, before: list[Any], after: list[Any]) -> Iterator[FieldChange]:
-    from deepdiff import DeepDiff  # imported only when such a list really changed
-
-    for report, levels in DeepDiff(before, after, view="tree", verbose_level=2).items():
-        for level in levels:
-            where = format_path((*path, *level.path(output_format="list")))
-            if "added" in report:
-                yield FieldChange(where, "add", None, level.t2)
-            elif "removed" in report:
-                yield FieldChange(where, "remove", level.t1, None)
+                yield FieldChange(at, "add", None, after[key])
             else:
-                yield FieldChange(where, "change", level.t1, level.t2)
+                yield from _walk(at, inner, before[key], after[key], in_item=in_item)
+    elif isinstance(before, list) and isinstance(after, list) and shape not in SET_LIKE_PATHS:
+        key = KEYED_PATHS.get(shape)
+        if key is not None:
+            yield from _keyed(where, shape, key, before, after)
+        else:
+            yield from _ordered(where, shape, before, after)
+    else:
+        yield FieldChange(where, "change", before, after)
 
 
-def _has_objects(*lists: list[Any]) -> bool:
-    return any(isinstance(item, dict) for items in lists for item in items)
+def _keyed(
+    where: str, shape: tuple[str, ...], key: str, before: list[Any], after: list[Any]
+) -> Iterator[FieldChange]:
+    old = {str(item.get(key)): item for item in before if isinstance(item, dict)}
+    new = {str(item.get(key)): item for item in after if isinstance(item, dict)}
+    for name in [*new, *(n for n in old if n not in new)]:
+        at = f"{where}[{json.dumps(name, ensure_ascii=False)}]"
+        if name not in new:
+            yield FieldChange(at, "unmanage", old[name], None)
+        elif name not in old:
+            yield FieldChange(at, "add", None, new[name])
+        else:
+            yield from _walk(at, shape, old[name], new[name], in_item=False)
+
+
+def _ordered(
+    where: str, shape: tuple[str, ...], before: list[Any], after: list[Any]
+) -> Iterator[FieldChange]:
+    spelled = [canonical_json(item) for item in before], [canonical_json(item) for item in after]
+    matcher = SequenceMatcher(None, *spelled, autojunk=False)
+    for op, i1, i2, j1, j2 in matcher.get_opcodes():
+        if op == "equal":
+            continue
+        paired = min(i2 - i1, j2 - j1)  # a replaced run: its items changed in place
+        for k in range(paired):
+            at = f"{where}[{j1 + k}]"
+            yield from _walk(at, shape, before[i1 + k], after[j1 + k], in_item=True)
+        for i in range(i1 + paired, i2):
+            yield FieldChange(f"{where}[{i}]", "remove", before[i], None)
+        for j in range(j1 + paired, j2):
+            yield FieldChange(f"{where}[{j}]", "add", None, after[j])
 
 
 # --- saved plans -------------------------------------------------------------------------------

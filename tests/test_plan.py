@@ -203,10 +203,10 @@ def test_an_unchanged_tree_of_2000_leads_parses_no_yaml(
     calls = 0
     real = loader.load_documents
 
-    def counting(text: str) -> Any:
+    def counting(text: str, **options: Any) -> Any:
         nonlocal calls
         calls += 1
-        return real(text)
+        return real(text, **options)
 
     monkeypatch.setattr(loader, "load_documents", counting)
     result = team.plan("--detailed-exitcode")
@@ -300,30 +300,43 @@ def test_an_inserted_location_is_explained_as_one_added_item(team: Team) -> None
     )
     change = team.doc()["changes"][0]
     assert change["fields"] == [
-        {
-            "path": "inquiry.locations[1].city",
-            "kind": "change",
-            "before": "Dallas",
-            "after": "Waco",
-        },
-        {
-            "path": "inquiry.locations[2]",
-            "kind": "add",
-            "before": None,
-            "after": {"city": "Dallas"},
-        },
+        {"path": "inquiry.locations[1]", "kind": "add", "before": None, "after": {"city": "Waco"}}
     ]
     assert change["body"] == {
         "inquiry": {"locations": [{"city": "Austin"}, {"city": "Waco"}, {"city": "Dallas"}]}
     }
 
 
-def test_nested_keys_added_and_removed_are_named(team: Team) -> None:
+def test_a_nested_key_removed_is_no_longer_managed_and_the_object_sent_with_the_files_keys(
+    team: Team,
+) -> None:
     team.write("bob.yaml", BUYER)
     team.mark_applied()
     team.write("bob.yaml", BUYER.replace("  priceMin: 100000\n", "  bedroomsMin: 2\n"))
-    fields = team.doc()["changes"][0]["fields"]
-    assert fields == [
+    change = team.doc()["changes"][0]
+    assert change["fields"] == [
         {"path": "inquiry.bedroomsMin", "kind": "add", "before": None, "after": 2},
-        {"path": "inquiry.priceMin", "kind": "remove", "before": 100000, "after": None},
+        {"path": "inquiry.priceMin", "kind": "unmanage", "before": 100000, "after": None},
     ]
+    assert change["body"] == {
+        "inquiry": {"bedroomsMin": 2, "priceMax": 500000, "propertyType": ["Condo"]}
+    }
+    text = team.plan().stdout
+    assert "- inquiry.priceMin: no longer managed (nothing is sent; the state forgets it)" in text
+    assert not any("removed" in line for line in text.splitlines()[1:])  # [0] names the file
+
+
+def test_a_nested_key_removed_alone_sends_nothing_and_the_state_forgets_it(team: Team) -> None:
+    team.write("bob.yaml", BUYER)
+    team.mark_applied()
+    team.write("bob.yaml", BUYER.replace("  priceMin: 100000\n", ""))
+    change = team.doc()["changes"][0]
+    assert change["fields"] == [
+        {"path": "inquiry.priceMin", "kind": "unmanage", "before": 100000, "after": None}
+    ]
+    assert change["body"] == {}
+    assert "no call is made for this lead" in team.plan().stdout
+    team.mark_applied()
+    applied = open_state(str(team.state), env={}).read().leads[7].applied
+    assert applied["inquiry"] == {"priceMax": 500000, "propertyType": ["Condo"]}
+    assert team.plan("--detailed-exitcode").exit_code == 0
