@@ -626,7 +626,7 @@ def check(data: Any, *, may_hold_null: bool = True, settled: Collection[FieldPat
 
     `may_hold_null=False` (the YAML reader saw no null) skips the search for nulls. `settled`
     are paths whose problem was already reported (by the YAML reader): nothing more is said
-    about them or below them.
+    about them, what they hold, or what holds them.
     """
     if () in settled:  # the whole document's problem is told already
         return Checked(None, [], [], [])
@@ -643,11 +643,17 @@ def check(data: Any, *, may_hold_null: bool = True, settled: Collection[FieldPat
         lead = None
         # A null already has its message; the type check's would say the same again.
         findings += [f for f in map(_finding, exc.errors()) if f.path not in nulls]
-    errors = [f for f in findings if not any(f.path[: len(p)] == p for p in settled)]
+    errors = [f for f in findings if not any(_related(f.path, p) for p in settled)]
     errors = sorted(dict.fromkeys(errors), key=_order(data))
     if errors or lead is None:
         return Checked(None, errors, [], [])
     return Checked(lead, [], list(_warnings(lead)), list(_truncations(lead)))
+
+
+def _related(path: FieldPath, other: FieldPath) -> bool:
+    """Whether one path lies within the other (a problem about one concerns the other)."""
+    shorter = min(len(path), len(other))
+    return path[:shorter] == other[:shorter]
 
 
 def lead_id_of(data: Any) -> int | None:
@@ -727,9 +733,7 @@ _TYPE_WORDS = {
 def _type_message(kind: str, loc: FieldPath, given: Any, hidden: bool) -> str:
     message = f"must be {_TYPE_WORDS[kind]}, not {_kind_of(given)}"
     if kind == "string_type" and isinstance(given, int | float) and not isinstance(given, bool):
-        message += (
-            "; quote it in YAML to keep it exactly as written, e.g. '+14155551234' or '02134'"
-        )
+        message += "; quote it in YAML to keep it exactly as written (a leading + or 0 is lost)"
     elif kind == "string_type" and isinstance(given, bool):
         message += f"; quote it ('{str(given).lower()}') if you mean the word"
     elif kind == "int_type" and isinstance(given, float) and given.is_integer():

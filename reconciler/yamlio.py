@@ -37,6 +37,7 @@ MAX_FILE_BYTES = 4 * 1024 * 1024
 MAX_VALUES_PER_FILE = 500_000
 MAX_DOCUMENTS_PER_FILE = 10_000
 MAX_DEPTH = 32  # a lead nests 5 levels deep at most; 500 nested `[` is not a lead
+_SHOWN_DEPTH = 6  # a flaw's path is named this deep at most: `tags[0][0][0]...` tells nothing
 # Composing a document builds its whole node tree before we see it (about 300 bytes a node), so
 # a large file's nodes are counted from the parser's events first, in constant memory.
 _COUNT_FIRST_CHARS = 256 * 1024
@@ -356,7 +357,7 @@ def _place(root: Node, flaws: list[tuple[Node, PathPart | None, str, bool]]) -> 
     for node, key, message, covers in flaws:
         path = paths.get(id(node), ())
         where = path if key is None else (*path, key)
-        yield Flaw(where, node.start_mark.line + 1, message, covers)
+        yield Flaw(where[:_SHOWN_DEPTH], node.start_mark.line + 1, message, covers)
 
 
 def _paths_to(root: Node, wanted: set[int]) -> dict[int, FieldPath]:

@@ -13,6 +13,9 @@ from reconciler import loader
 from reconciler.cli import main
 from reconciler.plan import make_plan
 from reconciler.state import open_state
+from tests.vendor import edit_lead_validator
+
+VENDOR = edit_lead_validator()
 
 
 class Team:
@@ -34,9 +37,13 @@ class Team:
         )
 
     def doc(self, *args: str) -> dict[str, Any]:
+        """The JSON plan; every body in it must be one Lofty accepts (EditLeadRequest)."""
         result = self.plan("--format", "json", *args)
         assert result.exit_code == 0, result.output
         parsed: dict[str, Any] = json.loads(result.stdout)
+        for change in parsed["changes"]:
+            errors = [e.message for e in VENDOR.iter_errors(change.get("body", {}))]
+            assert errors == [], (change["lead_id"], errors)
         return parsed
 
     def mark_applied(self) -> None:
@@ -339,4 +346,159 @@ def test_a_nested_key_removed_alone_sends_nothing_and_the_state_forgets_it(team:
     team.mark_applied()
     applied = open_state(str(team.state), env={}).read().leads[7].applied
     assert applied["inquiry"] == {"priceMax": 500000, "propertyType": ["Condo"]}
+    assert team.plan("--detailed-exitcode").exit_code == 0
+
+
+def test_ownership_scope_and_id_are_sent_together_when_either_changes(team: Team) -> None:
+    lead = "leadId: 5\nfirstName: Pat\nownershipScope: OFFICE\nownershipId: 33\n"
+    team.write("pat.yaml", lead)
+    team.mark_applied()
+    team.write("pat.yaml", lead.replace("OFFICE", "PERSONAL"))
+    change = team.doc()["changes"][0]
+    assert [f["path"] for f in change["fields"]] == ["ownershipScope"]
+    assert change["body"] == {"ownershipScope": "PERSONAL", "ownershipId": 33}
+    team.write("pat.yaml", lead.replace("33", "44"))
+    assert team.doc()["changes"][0]["body"] == {"ownershipScope": "OFFICE", "ownershipId": 44}
+
+
+def test_a_new_address_for_a_property_without_id_warns_that_it_adds_a_record(team: Team) -> None:
+    lead = "leadId: 6\nproperty:\n  streetAddress: 1 Elm St\n  city: Austin\n  price: 5\n"
+    team.write("p.yaml", lead)
+    team.mark_applied()
+    team.write("p.yaml", lead.replace("1 Elm St", "9 Oak Ave"))
+    doc = team.doc()
+    assert doc["changes"][0]["body"] == {
+        "property": {"streetAddress": "9 Oak Ave", "city": "Austin", "price": 5}
+    }
+    [warning] = doc["warnings"]
+    assert (warning["file"], warning["line"], warning["field"]) == (
+        f"{team.leads.as_posix()}/p.yaml",
+        3,
+        "property.streetAddress",
+    )
+    assert "creates another property record" in warning["message"]
+    assert "add property.id" in warning["message"]
+    text = team.plan()
+    assert "p.yaml:3: property.streetAddress: changes the address of a property" in text.stdout
+    strict = team.plan("--strict")
+    assert strict.exit_code == 1
+    assert "p.yaml:3: property.streetAddress: changes the address" in strict.stderr
+    assert "(--strict)" in strict.stderr
+
+
+def test_no_address_warning_with_a_property_id_or_without_an_address_change(team: Team) -> None:
+    lead = "leadId: 6\nproperty:\n  id: 77\n  streetAddress: 1 Elm St\n  price: 5\n"
+    team.write("p.yaml", lead)
+    team.mark_applied()
+    team.write("p.yaml", lead.replace("1 Elm St", "9 Oak Ave"))
+    assert team.doc()["warnings"] == []
+    team.write("p.yaml", lead.replace("  id: 77\n", "").replace("price: 5", "price: 6"))
+    team.mark_applied()
+    team.write("p.yaml", lead.replace("  id: 77\n", "").replace("price: 5", "price: 7"))
+    assert team.doc()["warnings"] == []
+
+
+def test_custom_attributes_are_matched_by_name_not_position(team: Team) -> None:
+    lead = """leadId: 9
+customAttributeList:
+  - {attributeName: School, attributeType: text, value: Union}
+  - {attributeName: Budget, attributeType: currency, value: "5"}
+"""
+    team.write("c.yaml", lead)
+    team.mark_applied()
+    reordered = """leadId: 9
+customAttributeList:
+  - {attributeName: Budget, attributeType: currency, value: "5"}
+  - {attributeName: School, attributeType: text, value: Union}
+"""
+    team.write("c.yaml", reordered)
+    assert "No changes." in team.plan().stdout
+    team.write("c.yaml", reordered.replace("Union", "Lincoln"))
+    change = team.doc()["changes"][0]
+    assert change["fields"] == [
+        {
+            "path": 'customAttributeList["School"].value',
+            "kind": "change",
+            "before": "Union",
+            "after": "Lincoln",
+        }
+    ]
+    assert [a["attributeName"] for a in change["body"]["customAttributeList"]] == [
+        "Budget",
+        "School",
+    ]
+
+
+def test_a_custom_attribute_removed_from_the_file_is_no_longer_managed(team: Team) -> None:
+    lead = """leadId: 9
+customAttributeList:
+  - {attributeName: School, attributeType: text, value: Union}
+  - {attributeName: Budget, attributeType: currency, value: "5"}
+"""
+    team.write("c.yaml", lead)
+    team.mark_applied()
+    team.write(
+        "c.yaml",
+        lead.replace('  - {attributeName: Budget, attributeType: currency, value: "5"}\n', ""),
+    )
+    change = team.doc()["changes"][0]
+    assert [(f["path"], f["kind"]) for f in change["fields"]] == [
+        ('customAttributeList["Budget"]', "unmanage")
+    ]
+    assert change["body"] == {}
+
+
+def test_an_inserted_family_member_is_one_addition(team: Team) -> None:
+    members = ["  - {firstName: Lin, relationship: Wife}\n", "  - {firstName: Hao}\n"]
+    team.write("f.yaml", "leadId: 3\nleadFamilyMemberList:\n" + "".join(members))
+    team.mark_applied()
+    inserted = [members[0], "  - {firstName: Mei, relationship: Daughter}\n", members[1]]
+    team.write("f.yaml", "leadId: 3\nleadFamilyMemberList:\n" + "".join(inserted))
+    change = team.doc()["changes"][0]
+    assert change["fields"] == [
+        {
+            "path": "leadFamilyMemberList[1]",
+            "kind": "add",
+            "before": None,
+            "after": {"firstName": "Mei", "relationship": "Daughter"},
+        }
+    ]
+    assert len(change["body"]["leadFamilyMemberList"]) == 3
+
+
+def test_an_inserted_email_or_phone_is_one_addition(team: Team) -> None:
+    lead = 'leadId: 3\nemails: [a@x.io, c@x.io]\nphones: ["+1555", "+1777"]\n'
+    team.write("e.yaml", lead)
+    team.mark_applied()
+    team.write(
+        "e.yaml",
+        lead.replace("a@x.io, c@x.io", "a@x.io, b@x.io, c@x.io").replace(
+            '"+1777"]', '"+1666", "+1777"]'
+        ),
+    )
+    change = team.doc()["changes"][0]
+    assert change["fields"] == [
+        {"path": "emails[1]", "kind": "add", "before": None, "after": "b@x.io"},
+        {"path": "phones[1]", "kind": "add", "before": None, "after": "+1666"},
+    ]
+    assert change["body"] == {
+        "emails": ["a@x.io", "b@x.io", "c@x.io"],
+        "phones": ["+1555", "+1666", "+1777"],
+    }
+
+
+def test_a_name_with_an_emoji_is_sent_cut_where_lofty_would_keep_it_whole(team: Team) -> None:
+    emoji = "\U0001f3e1"
+    team.write("n.yaml", f"leadId: 2\nfirstName: {'A' * 29}{emoji}\n")
+    doc = team.doc()
+    assert doc["changes"][0]["body"] == {"firstName": "A" * 29}
+    assert doc["warnings"][0]["message"].startswith(
+        "is 31 characters as Lofty counts them (an emoji is 2)"
+    )
+
+
+def test_a_zero_padded_birthday_is_no_change_from_the_plain_one(team: Team) -> None:
+    team.write("b.yaml", "leadId: 2\nbirthday: Jun 5, 2001\n")
+    team.mark_applied()
+    team.write("b.yaml", "leadId: 2\nbirthday: Jun 05, 2001\n")
     assert team.plan("--detailed-exitcode").exit_code == 0
