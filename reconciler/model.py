@@ -87,8 +87,19 @@ SET_LIKE_PATHS: frozenset[tuple[str, ...]] = frozenset(
 KEYED_PATHS: dict[tuple[str, ...], str] = {("customAttributeList",): "attributeName"}
 # Every other list is ordered: the first email or phone is the primary one.
 PROPERTY_ADDRESS_FIELDS = ("streetAddress", "city", "state", "zipCode")
+# Pairs of a nested object where the first may not exceed the second.
+MIN_MAX_PAIRS: dict[str, tuple[tuple[str, str], ...]] = {
+    "inquiry": (
+        ("priceMin", "priceMax"),
+        ("bedroomsMin", "bedroomsMax"),
+        ("bathroomsMin", "bathroomsMax"),
+    ),
+    "property": (("priceMin", "priceMax"),),
+}
 # Sent together whenever either changes (Lofty reads the id in the light of the scope).
 OWNERSHIP_FIELDS = ("ownershipScope", "ownershipId")
+# Sent together whenever any changes (`tags` sent alone would drop the tagsAdd names).
+TAG_FIELDS = frozenset({"tags", "tagsAdd", "tagsRemove", "clearAllTags"})
 # Values never echoed in a message: messages reach CI logs (see "Privacy" in the docs).
 SENSITIVE_FIELDS = frozenset({"emails", "phones"})
 
@@ -818,16 +829,13 @@ def _rules(data: dict[str, Any]) -> Iterator[Finding]:
             f"is required when ownershipScope is {scope} "
             "(the office or agent id that owns the lead)",
         )
-    inquiry, prop = data.get("inquiry"), data.get("property")
-    if isinstance(inquiry, dict):
-        for low, high in (
-            ("priceMin", "priceMax"),
-            ("bedroomsMin", "bedroomsMax"),
-            ("bathroomsMin", "bathroomsMax"),
-        ):
-            yield from _min_max(inquiry, ("inquiry",), low, high)
+    for name, pairs in MIN_MAX_PAIRS.items():
+        obj = data.get(name)
+        if isinstance(obj, dict):
+            for low, high in pairs:
+                yield from _min_max(obj, (name,), low, high)
+    prop = data.get("property")
     if isinstance(prop, dict):
-        yield from _min_max(prop, ("property",), "priceMin", "priceMax")
         address = (prop.get(k) for k in PROPERTY_ADDRESS_FIELDS)
         if not any(isinstance(v, str) and _NOT_BLANK.search(v) for v in address):
             yield Finding(

@@ -34,6 +34,7 @@ from reconciler.model import (
     OWNERSHIP_FIELDS,
     PROPERTY_ADDRESS_FIELDS,
     SET_LIKE_PATHS,
+    TAG_FIELDS,
     Finding,
     comparable,
     effective,
@@ -44,7 +45,6 @@ FORMAT_VERSION = 1
 PLAN_FILE_KIND = "reconciler-plan"
 
 Action = Literal["manage", "update", "forget"]
-TAG_FIELDS = frozenset({"tags", "tagsAdd", "tagsRemove", "clearAllTags"})
 # Fields sent together when any of them is sent. `tags` replaces the whole tag set in Lofty:
 # sent alone it would drop the tagsAdd names. Lofty reads ownershipId in the light of
 # ownershipScope: either sent alone is refused (OFFICE/PERSONAL need the id) or misread.
