@@ -1,20 +1,24 @@
 """The `reconciler` command line: parse arguments into options objects and dispatch.
 
+Each callback fills one keyword-only options object and hands the command to
+`error_handler.run_command`, which maps errors to exit codes. Command modules are imported
+only when their command runs, so `plan` never pays for apply's HTTP client.
+
 Exit codes: 0 success, 1 any error (usage errors included, so that `plan --detailed-exitcode`
-can keep 2 for "changes present").
+can keep 2 for "changes present"), 130 interrupted.
 """
 
 from __future__ import annotations
 
-import traceback
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import click
 
-from reconciler import commands
-from reconciler.commands import Console, default_console
-from reconciler.errors import ReconcilerError
+from reconciler.commands import EXIT_ERROR
+from reconciler.commands.error_handler import run_command
+from reconciler.console import Console, default_console
 
 FORMATS = click.Choice(["text", "json", "markdown"])
 _STATE_HELP = "State: a JSON file path or postgresql://… (default: $RECONCILER_STATE or "
@@ -24,30 +28,17 @@ _STATE_HELP += ".reconciler/state.json)."
 class _UsageError(click.UsageError):
     """A usage error that exits 1 like every other error (click's own exits 2)."""
 
-    exit_code = commands.EXIT_ERROR
+    exit_code = EXIT_ERROR
 
 
 class _Cli(click.Group):
-    """Maps errors to exit codes: user errors print one clean message, bugs say they are bugs."""
+    """Usage errors exit 1; a command's own exit code becomes the process's."""
 
     def invoke(self, ctx: click.Context) -> Any:
-        console = ctx.ensure_object(_Context).console
         try:
             code = super().invoke(ctx)
         except click.UsageError as exc:
             raise _UsageError(exc.message, exc.ctx) from None
-        except (click.exceptions.Exit, click.Abort, click.ClickException):
-            raise
-        except ReconcilerError as exc:
-            commands.report_error(exc, console)
-            ctx.exit(commands.EXIT_ERROR)
-        except KeyboardInterrupt:
-            console.note("Interrupted. Every lead applied so far is recorded in the state.")
-            ctx.exit(130)
-        except Exception:
-            console.note("Internal error: this is a bug in reconciler; please report it.")
-            console.note(traceback.format_exc().rstrip())
-            ctx.exit(commands.EXIT_ERROR)
         if isinstance(code, int) and code:
             ctx.exit(code)
         return code
@@ -58,8 +49,10 @@ class _Context:
         self.console: Console = default_console()
 
 
-def _console() -> Console:
-    return click.get_current_context().ensure_object(_Context).console
+def _run(command: Callable[[Console], int]) -> int:
+    """Run one command on the invocation's console, through the one error handler."""
+    console = click.get_current_context().ensure_object(_Context).console
+    return run_command(lambda: command(console), console)
 
 
 dir_option = click.option(
@@ -103,7 +96,11 @@ def main() -> None:
 @click.option("--strict", is_flag=True, help="Treat silent truncation as an error.")
 def validate(dir_: Path, strict: bool) -> int:
     """Check every lead file and report every problem at once."""
-    return commands.validate(commands.ValidateOptions(dir_, strict), _console())
+    from reconciler.commands.validate import ValidateOptions
+    from reconciler.commands.validate import validate as command
+
+    options = ValidateOptions(dir=dir_, strict=strict)
+    return _run(lambda console: command(options, console))
 
 
 @main.command()
@@ -131,10 +128,20 @@ def plan(
     strict: bool,
 ) -> int:
     """Show what apply would change, lead by lead and field by field."""
-    options = commands.PlanOptions(
-        dir_, state, targets, out, fmt, show_sensitive, detailed_exitcode, strict
+    from reconciler.commands.plan import PlanOptions
+    from reconciler.commands.plan import plan as command
+
+    options = PlanOptions(
+        dir=dir_,
+        state=state,
+        targets=targets,
+        out=out,
+        format=fmt,
+        show_sensitive=show_sensitive,
+        detailed_exitcode=detailed_exitcode,
+        strict=strict,
     )
-    return commands.plan(options, _console())
+    return _run(lambda console: command(options, console))
 
 
 @main.command()
@@ -162,10 +169,20 @@ def apply(
     lock_timeout: float,
 ) -> int:
     """Send PUT /v1.0/leads/{leadId} for exactly the leads and fields that changed."""
-    options = commands.ApplyOptions(
-        planfile, dir_, state, targets, auto_approve, parallelism, rate_limit, lock_timeout
+    from reconciler.commands.apply import ApplyOptions
+    from reconciler.commands.apply import apply as command
+
+    options = ApplyOptions(
+        planfile=planfile,
+        dir=dir_,
+        state=state,
+        targets=targets,
+        auto_approve=auto_approve,
+        parallelism=parallelism,
+        rate_limit=rate_limit,
+        lock_timeout=lock_timeout,
     )
-    return commands.apply(options, _console())
+    return _run(lambda console: command(options, console))
 
 
 @main.command()
@@ -174,7 +191,11 @@ def apply(
 @show_sensitive_option
 def show(planfile: Path, fmt: str, show_sensitive: bool) -> int:
     """Render a saved plan file."""
-    return commands.show(commands.ShowOptions(planfile, fmt, show_sensitive), _console())
+    from reconciler.commands.plan import ShowOptions
+    from reconciler.commands.plan import show as command
+
+    options = ShowOptions(planfile=planfile, format=fmt, show_sensitive=show_sensitive)
+    return _run(lambda console: command(options, console))
 
 
 @main.group()
@@ -186,7 +207,11 @@ def state() -> None:
 @state_option
 def state_list(state: str | None) -> int:
     """List the leads in the state."""
-    return commands.state_list(commands.StateOptions(state), _console())
+    from reconciler.commands.state import StateOptions
+    from reconciler.commands.state import state_list as command
+
+    options = StateOptions(state=state)
+    return _run(lambda console: command(options, console))
 
 
 @state.command("show")
@@ -194,7 +219,11 @@ def state_list(state: str | None) -> int:
 @state_option
 def state_show(lead_id: int, state: str | None) -> int:
     """Show what was last applied for LEAD_ID."""
-    return commands.state_show(commands.StateOptions(state), lead_id, _console())
+    from reconciler.commands.state import StateOptions
+    from reconciler.commands.state import state_show as command
+
+    options = StateOptions(state=state)
+    return _run(lambda console: command(options, lead_id, console))
 
 
 @state.command("rm")
@@ -203,7 +232,11 @@ def state_show(lead_id: int, state: str | None) -> int:
 @lock_timeout_option
 def state_rm(lead_id: int, state: str | None, lock_timeout: float) -> int:
     """Forget LEAD_ID (nothing changes in Lofty)."""
-    return commands.state_rm(commands.StateOptions(state, lock_timeout), lead_id, _console())
+    from reconciler.commands.state import StateOptions
+    from reconciler.commands.state import state_rm as command
+
+    options = StateOptions(state=state, lock_timeout=lock_timeout)
+    return _run(lambda console: command(options, lead_id, console))
 
 
 @state.command("migrate")
@@ -213,15 +246,21 @@ def state_rm(lead_id: int, state: str | None, lock_timeout: float) -> int:
 @lock_timeout_option
 def state_migrate(source: str, destination: str, force: bool, lock_timeout: float) -> int:
     """Move a whole state between a local file and PostgreSQL."""
-    return commands.state_migrate(
-        source, destination, force=force, lock_timeout=lock_timeout, console=_console()
+    from reconciler.commands.state import MigrateOptions
+    from reconciler.commands.state import state_migrate as command
+
+    options = MigrateOptions(
+        source=source, destination=destination, force=force, lock_timeout=lock_timeout
     )
+    return _run(lambda console: command(options, console))
 
 
 @main.command()
 def schema() -> int:
     """Print the JSON Schema of a lead file, for editors and pre-commit."""
-    return commands.schema(_console())
+    from reconciler.commands.schema import schema as command
+
+    return _run(command)
 
 
 @main.command()
@@ -269,7 +308,16 @@ def sandbox(
     random_seed: int | None,
 ) -> int:
     """Run a Lofty-compatible API on loopback for demos and tests."""
-    options = commands.SandboxOptions(
-        port, latency_ms, fault_rate, rate_limit, rate_window, seed, random_seed
+    from reconciler.commands.sandbox import SandboxOptions
+    from reconciler.commands.sandbox import sandbox as command
+
+    options = SandboxOptions(
+        port=port,
+        latency_ms=latency_ms,
+        fault_rate=fault_rate,
+        rate_limit=rate_limit,
+        rate_window=rate_window,
+        seed=seed,
+        random_seed=random_seed,
     )
-    return commands.sandbox(options, _console())
+    return _run(lambda console: command(options, console))

@@ -63,3 +63,11 @@ class ApiError(ReconcilerError):
         self.status = status
         self.code = code
         super().__init__(message)
+
+
+class LeadsFolderError(ReconcilerError):
+    """The folder of lead files (`--dir`) does not exist or is not a folder; pass the right one."""
+
+
+class UnknownTargetError(ReconcilerError):
+    """A `--target` names no lead or lead file in the tree or the state; check for a typo."""

@@ -124,7 +124,7 @@ def test_a_lock_held_outside_the_reconciler_names_no_stale_holder(postgres_dsn):
 
         with pytest.raises(StateError) as raised, state.lock(timeout=0.2):
             pass
-    assert "locked by another session" in str(raised.value)
+    assert "locked by another process" in str(raised.value)
     assert "4242" not in str(raised.value)
 
 
