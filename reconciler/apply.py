@@ -170,13 +170,25 @@ class _StateWriter:
             try:
                 await asyncio.to_thread(self._state.write, [r for r, _ in batch])
             except Exception as exc:
-                for _, done in batch:
-                    done.set_exception(exc)
+                _settle(batch, exc)
             else:
-                for _, done in batch:
-                    done.set_result(None)
+                _settle(batch, None)
             if not closing:
                 # A write costs about the same for one record or many (the local file is
                 # rewritten whole): let successes gather for a moment rather than writing
                 # back to back, which would hold the GIL and slow the calls.
                 await asyncio.sleep(min(_GATHER_FACTOR * (time.monotonic() - started), 0.5))
+
+
+def _settle(
+    batch: list[tuple[LeadRecord, asyncio.Future[None]]], failure: Exception | None
+) -> None:
+    """Tell each waiting lead how its write went. A lead whose task was cancelled (Ctrl-C)
+    no longer waits; its record was still written if the write succeeded."""
+    for _, done in batch:
+        if done.done():
+            continue
+        if failure is None:
+            done.set_result(None)
+        else:
+            done.set_exception(failure)

@@ -42,7 +42,7 @@ def apply(
     """Plan (or load a saved plan), confirm, and carry it out, recording each success."""
     state = open_state(options.state, env=console.env)
     try:
-        with state.lock(timeout=options.lock_timeout):
+        with state.lock(timeout=options.lock_timeout, on_wait=console.note):
             made = _plan_for_apply(options, state, console)
             if made is None:
                 return EXIT_ERROR

@@ -57,7 +57,7 @@ def state_rm(options: StateOptions, lead_id: int, console: Console) -> int:
     """Forget one lead; the next plan manages it again from scratch (every field sent)."""
     backend = open_state(options.state, env=console.env)
     try:
-        with backend.lock(timeout=options.lock_timeout):
+        with backend.lock(timeout=options.lock_timeout, on_wait=console.note):
             if lead_id not in backend.read().leads:
                 raise StateError(f"lead {lead_id} is not in state {backend.describe()}")
             serial = backend.write(forget=[lead_id])

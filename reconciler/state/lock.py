@@ -72,7 +72,7 @@ def wait_for_lock(
         if on_wait is not None and (told_at is None or now - told_at >= _REPEAT_NOTICE_SECONDS):
             told_at = now
             on_wait(
-                f"Waiting up to {deadline - now:.0f}s for the lock on state {state_name}, "
+                f"Waiting up to {timeout:g}s for the lock on state {state_name}, "
                 f"held by {describe_holder(holder())}"
             )
         time.sleep(min(POLL_SECONDS, max(deadline - now, 0.0)))
