@@ -49,9 +49,10 @@ class _Context:
         self.console: Console = default_console()
 
 
-def _run(command: Callable[[Console], int]) -> int:
+def _run(command: Callable[[Console], int], *, show_sensitive: bool = False) -> int:
     """Run one command on the invocation's console, through the one error handler."""
     console = click.get_current_context().ensure_object(_Context).console
+    console.show_sensitive = show_sensitive
     return run_command(lambda: command(console), console)
 
 
@@ -73,7 +74,7 @@ target_option = click.option(
 )
 format_option = click.option("--format", "fmt", type=FORMATS, default="text", show_default=True)
 show_sensitive_option = click.option(
-    "--show-sensitive", is_flag=True, help="Do not mask emails and phones (markdown)."
+    "--show-sensitive", is_flag=True, help="Show emails and phone numbers unmasked."
 )
 lock_timeout_option = click.option(
     "--lock-timeout",
@@ -94,13 +95,14 @@ def main() -> None:
 @main.command()
 @dir_option
 @click.option("--strict", is_flag=True, help="Treat silent truncation as an error.")
-def validate(dir_: Path, strict: bool) -> int:
+@show_sensitive_option
+def validate(dir_: Path, strict: bool, show_sensitive: bool) -> int:
     """Check every lead file and report every problem at once."""
     from reconciler.commands.validate import ValidateOptions
     from reconciler.commands.validate import validate as command
 
     options = ValidateOptions(dir=dir_, strict=strict)
-    return _run(lambda console: command(options, console))
+    return _run(lambda console: command(options, console), show_sensitive=show_sensitive)
 
 
 @main.command()
@@ -137,11 +139,10 @@ def plan(
         targets=targets,
         out=out,
         format=fmt,
-        show_sensitive=show_sensitive,
         detailed_exitcode=detailed_exitcode,
         strict=strict,
     )
-    return _run(lambda console: command(options, console))
+    return _run(lambda console: command(options, console), show_sensitive=show_sensitive)
 
 
 @main.command()
@@ -158,6 +159,7 @@ def plan(
     help="Never send more than this many requests per minute.",
 )
 @lock_timeout_option
+@show_sensitive_option
 def apply(
     planfile: Path | None,
     dir_: Path,
@@ -167,6 +169,7 @@ def apply(
     parallelism: int,
     rate_limit: float | None,
     lock_timeout: float,
+    show_sensitive: bool,
 ) -> int:
     """Send PUT /v1.0/leads/{leadId} for exactly the leads and fields that changed."""
     from reconciler.commands.apply import ApplyOptions
@@ -182,7 +185,7 @@ def apply(
         rate_limit=rate_limit,
         lock_timeout=lock_timeout,
     )
-    return _run(lambda console: command(options, console))
+    return _run(lambda console: command(options, console), show_sensitive=show_sensitive)
 
 
 @main.command()
@@ -194,8 +197,8 @@ def show(planfile: Path, fmt: str, show_sensitive: bool) -> int:
     from reconciler.commands.plan import ShowOptions
     from reconciler.commands.plan import show as command
 
-    options = ShowOptions(planfile=planfile, format=fmt, show_sensitive=show_sensitive)
-    return _run(lambda console: command(options, console))
+    options = ShowOptions(planfile=planfile, format=fmt)
+    return _run(lambda console: command(options, console), show_sensitive=show_sensitive)
 
 
 @main.group()
@@ -217,13 +220,14 @@ def state_list(state: str | None) -> int:
 @state.command("show")
 @click.argument("lead_id", type=click.IntRange(min=1))
 @state_option
-def state_show(lead_id: int, state: str | None) -> int:
+@show_sensitive_option
+def state_show(lead_id: int, state: str | None, show_sensitive: bool) -> int:
     """Show what was last applied for LEAD_ID."""
     from reconciler.commands.state import StateOptions
     from reconciler.commands.state import state_show as command
 
     options = StateOptions(state=state)
-    return _run(lambda console: command(options, lead_id, console))
+    return _run(lambda console: command(options, lead_id, console), show_sensitive=show_sensitive)
 
 
 @state.command("rm")

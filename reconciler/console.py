@@ -1,8 +1,13 @@
 """The one place commands write to the terminal: results on stdout, messages on stderr.
 
-Commands never print; they call a `Console`. It keeps output going when a reader goes away
-(`reconciler state list | head -1`): a closed pipe silences that stream instead of raising,
-so an apply whose output is cut off still finishes and records every lead it applied.
+Commands never print; they call a `Console`, and everything it writes passes the same checks,
+so no command can leak what it should not: the credential is scrubbed, emails and phone numbers
+are masked (unless `--show-sensitive`), and control characters and lines that would start a
+GitHub workflow command are escaped (`reconciler.sanitize`).
+
+It keeps output going when a reader goes away (`reconciler state list | head -1`): a closed pipe
+silences that stream instead of raising, so an apply whose output is cut off still finishes and
+records every lead it applied.
 """
 
 from __future__ import annotations
@@ -12,6 +17,11 @@ import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TextIO
+
+from reconciler.sanitize import mask_text, safe_lines, scrub
+
+# Environment variables whose values must never be written, whatever carries them.
+SECRET_VARS = ("LOFTY_ACCESS_TOKEN", "LOFTY_API_KEY")
 
 
 @dataclass(kw_only=True)
@@ -24,6 +34,8 @@ class Console:
     interactive: bool = False
     ask: Callable[[str], str] = input
     env: Mapping[str, str] = field(default_factory=dict)
+    show_sensitive: bool = False  # emails and phones shown in full
+    secrets: tuple[str, ...] = ()  # never written, whatever text carries them
     closed: set[str] = field(default_factory=set)  # streams whose reader went away
 
     def say(self, text: str = "") -> None:
@@ -38,9 +50,11 @@ class Console:
         """Result text exactly as given (a rendered plan carries its own newlines)."""
         self._write("out", text)
 
-    def progress(self, text: str) -> None:
-        """Transient progress on stderr (no newline: the caller redraws the line)."""
-        self._write("err", text)
+    def progress(self, text: str, *, last: bool = False) -> None:
+        """A progress line on stderr that redraws itself; `last` ends it with a newline."""
+        self._write("err", text, redraw=True)
+        if last:
+            self._write("err", "\n")
 
     def confirm(self, prompt: str) -> bool:
         """Ask for 'yes'; anything else, Ctrl-D or a closed stdin is a no."""
@@ -51,9 +65,13 @@ class Console:
             return False
         return answer.strip() == "yes"
 
-    def _write(self, name: str, text: str) -> None:
+    def _write(self, name: str, text: str, *, redraw: bool = False) -> None:
         if name in self.closed:
             return
+        text = scrub(text, self.secrets)
+        if not self.show_sensitive:
+            text = mask_text(text)
+        text = ("\r" if redraw else "") + safe_lines(text, keep_colour=self.color)
         stream = self.out if name == "out" else self.err
         try:
             stream.write(text)
@@ -86,4 +104,11 @@ def default_console() -> Console:
         color=sys.stdout.isatty() and not env.get("NO_COLOR"),
         interactive=sys.stdin.isatty(),
         env=env,
+        secrets=secrets_in(env),
     )
+
+
+def secrets_in(env: Mapping[str, str]) -> tuple[str, ...]:
+    """The credentials set in `env`, longest first (so one containing another goes whole)."""
+    found = {value.strip() for name in SECRET_VARS if (value := env.get(name, "")).strip()}
+    return tuple(sorted(found, key=len, reverse=True))

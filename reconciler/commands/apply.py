@@ -86,10 +86,10 @@ def _plan_for_apply(options: ApplyOptions, state: StateBackend, console: Console
                 f"(lineage {saved.lineage}), but {state.describe()} is now at serial "
                 f"{snapshot.serial} (lineage {snapshot.lineage}); run `reconciler plan` again"
             )
-        render_to(console, saved, "text", show_sensitive=False)
+        render_to(console, saved, "text")
         return saved
     made = plan_against(state, options.dir, targets=options.targets)
-    render_to(console, made, "text", show_sensitive=False)
+    render_to(console, made, "text")
     if not made.has_changes or options.auto_approve:
         return made
     if not console.interactive:
@@ -116,9 +116,9 @@ def _progress(console: Console) -> Callable[[Outcome, int, int], None]:
     def report(outcome: Outcome, done: int, total: int) -> None:
         if bar:
             filled = int(30 * done / total) if total else 30
-            end = "\n" if done == total else ""
             console.progress(
-                f"\r  applying [{'#' * filled}{'.' * (30 - filled)}] {done}/{total}{end}"
+                f"  applying [{'#' * filled}{'.' * (30 - filled)}] {done}/{total}",
+                last=done == total,
             )
             return
         detail = f": {outcome.message}" if outcome.message else ""

@@ -21,7 +21,6 @@ class PlanOptions:
     targets: tuple[str, ...] = ()
     out: Path | None = None
     format: str = "text"
-    show_sensitive: bool = False
     detailed_exitcode: bool = False
     strict: bool = False
 
@@ -33,7 +32,7 @@ def plan(options: PlanOptions, console: Console) -> int:
         made = plan_against(state, options.dir, targets=options.targets, strict=options.strict)
     finally:
         state.close()
-    render_to(console, made, options.format, show_sensitive=options.show_sensitive)
+    render_to(console, made, options.format)
     if options.out is not None:
         save_plan(made, options.out)
         console.note(
@@ -47,13 +46,12 @@ def plan(options: PlanOptions, console: Console) -> int:
 class ShowOptions:
     planfile: Path
     format: str = "text"
-    show_sensitive: bool = False
 
 
 def show(options: ShowOptions, console: Console) -> int:
     """Render a saved plan."""
     saved = load_plan(options.planfile)
-    render_to(console, saved, options.format, show_sensitive=options.show_sensitive)
+    render_to(console, saved, options.format)
     return EXIT_OK
 
 
@@ -68,9 +66,12 @@ def plan_against(
     return made
 
 
-def render_to(console: Console, made: Plan, fmt: str, *, show_sensitive: bool) -> None:
-    """Write `made` in format `fmt` to the console's result stream."""
-    options = RenderOptions(color=console.color and fmt == "text", show_sensitive=show_sensitive)
+def render_to(console: Console, made: Plan, fmt: str) -> None:
+    """Write `made` in format `fmt` to the console's result stream, masked unless the console
+    shows sensitive values."""
+    options = RenderOptions(
+        color=console.color and fmt == "text", show_sensitive=console.show_sensitive
+    )
     with gc_paused():
         text = render(made, fmt, options)
     console.write(text)

@@ -6,10 +6,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from reconciler.commands import EXIT_OK
-from reconciler.console import Console
+from reconciler.console import Console, secrets_in
 from reconciler.errors import ConfigError
-
-CREDENTIAL_VARS = ("LOFTY_ACCESS_TOKEN", "LOFTY_API_KEY")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -27,7 +25,7 @@ def sandbox(options: SandboxOptions, console: Console) -> int:
     """Serve until Ctrl-C or SIGTERM; with a credential in the environment, only it is accepted."""
     from reconciler.sandbox import SandboxConfig, serve
 
-    secrets = frozenset(v for k in CREDENTIAL_VARS if (v := console.env.get(k, "")))
+    secrets = frozenset(secrets_in(console.env))
     try:
         config = SandboxConfig(
             port=options.port,

@@ -10,7 +10,7 @@ import pytest
 from reconciler.loader import LeadWarning
 from reconciler.plan import FieldChange, LeadChange, Plan
 from reconciler.render import RenderOptions, render
-from reconciler.render.markdown import mask_email, mask_phone
+from reconciler.sanitize import mask_email, mask_phone
 
 from .plans import make_plan, sample_plan, update
 
