@@ -575,7 +575,7 @@ def _comment(
             str(tmp_path / "script.js"),
             str(tmp_path / "scenario.json"),
         ],
-        env={**os.environ, "BODY_FILE": str(tmp_path / "body.md")},
+        env={**os.environ, "BODY_FILE": str(tmp_path / "body.md"), "COMMENT_AUTHOR": BOT["login"]},
         capture_output=True,
         text=True,
         timeout=30,
@@ -589,8 +589,12 @@ def _writes(outcome: dict[str, Any]) -> list[tuple[str, Any]]:
     return [(name, params) for name, params in outcome["calls"] if name != "listComments"]
 
 
+BOT = {"login": "github-actions[bot]", "type": "Bot"}
+REVIEWER = {"login": "mallory", "type": "User"}
+
+
 def test_sticky_comment_is_created_when_there_is_none(tmp_path: Path) -> None:
-    outcome = _comment(tmp_path, PLAN_BODY, [{"id": 1, "body": "LGTM"}])
+    outcome = _comment(tmp_path, PLAN_BODY, [{"id": 1, "body": "LGTM", "user": REVIEWER}])
 
     assert "error" not in outcome
     assert _writes(outcome) == [
@@ -600,11 +604,11 @@ def test_sticky_comment_is_created_when_there_is_none(tmp_path: Path) -> None:
 
 def test_sticky_comment_is_updated_and_never_duplicated(tmp_path: Path) -> None:
     comments = [
-        {"id": 1, "body": "LGTM"},
-        {"id": 2, "body": f"{MARKER}\nold plan"},
-        {"id": 3, "body": f"> {MARKER}\n> quoted by a reviewer"},
-        {"id": 4, "body": f"{MARKER}\na duplicate"},
-        {"id": 5, "body": None},
+        {"id": 1, "body": "LGTM", "user": REVIEWER},
+        {"id": 2, "body": f"{MARKER}\nold plan", "user": BOT},
+        {"id": 3, "body": f"> {MARKER}\n> quoted by a reviewer", "user": REVIEWER},
+        {"id": 4, "body": f"{MARKER}\na duplicate", "user": BOT},
+        {"id": 5, "body": None, "user": BOT},
     ]
     outcome = _comment(tmp_path, PLAN_BODY, comments)
 
@@ -612,6 +616,16 @@ def test_sticky_comment_is_updated_and_never_duplicated(tmp_path: Path) -> None:
     assert _writes(outcome) == [
         ("updateComment", {"owner": "acme", "repo": "leads", "comment_id": 2, "body": PLAN_BODY}),
         ("deleteComment", {"owner": "acme", "repo": "leads", "comment_id": 4}),
+    ]
+
+
+def test_a_comment_planted_by_someone_else_is_never_taken_over(tmp_path: Path) -> None:
+    planted = {"id": 1, "body": f"{MARKER}\nplanted", "user": REVIEWER}
+    outcome = _comment(tmp_path, PLAN_BODY, [planted, {"id": 2, "body": None, "user": None}])
+
+    assert "error" not in outcome
+    assert _writes(outcome) == [
+        ("createComment", {"owner": "acme", "repo": "leads", "issue_number": 7, "body": PLAN_BODY}),
     ]
 
 

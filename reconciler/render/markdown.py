@@ -27,7 +27,7 @@ from reconciler.sanitize import clean
 
 MARKER = "<!-- reconciler:plan -->"  # the plan workflow finds its sticky comment by this line
 HEADING = "### Lead plan"
-MAX_VALUE_CHARS = 300  # a reviewer reads values here; the full text is in the artifact
+MAX_VALUE_CHARS = 300  # a reviewer reads values here; `reconciler plan` shows them whole
 _DIFF_PREFIX: dict[Sign, str] = {"+": "+", "-": "-", "~": "!", "#": "#"}  # as GitHub colours them
 _WARNING_SHARE = 4  # warnings may use at most 1/4 of the budget: the lead sections matter more
 _BACKTICKS = re.compile(r"`+")
@@ -156,5 +156,5 @@ def _code_span(text: str) -> str:
 def _left_out_line(count: int) -> str:
     return (
         f"… {count:,} more changed lead{'s' if count != 1 else ''} not shown (comment limit). "
-        "Run `reconciler plan --format text` locally, or download the plan artifact.\n"
+        "Run `reconciler plan` locally to see them all.\n"
     )
