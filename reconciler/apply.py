@@ -46,9 +46,11 @@ Progress = Callable[[Outcome, int, int], None]
 
 @dataclass(frozen=True)
 class ApplyResult:
-    """Every lead's outcome, in plan order."""
+    """Every lead's outcome, in plan order, and why the run stopped early if it did (then the
+    leads not yet sent are `skipped`)."""
 
     outcomes: tuple[Outcome, ...]
+    stopped: str | None = None
 
     def count(self, status: Status) -> int:
         return sum(o.status == status for o in self.outcomes)
@@ -104,7 +106,8 @@ async def apply_plan(
     finally:
         await writer.close()
         await writer_task
-    return ApplyResult(tuple(outcomes[c.lead_id] for c in plan.changes))
+    stopped = str(unreachable[0]) if unreachable else None
+    return ApplyResult(tuple(outcomes[c.lead_id] for c in plan.changes), stopped)
 
 
 async def _apply_one(
@@ -122,11 +125,13 @@ async def _apply_one(
         # Only the call holds a slot: waiting for the state write must not idle one.
         async with gate:
             if unreachable:
-                return end("skipped", f"not sent: {unreachable[0]}", called=False)
+                return end("skipped", "not sent: the run stopped before it", called=False)
             await client.update_lead(change.lead_id, change.body)
     except ApiError as exc:
         if isinstance(exc, ApiUnreachableError):
+            # The reason is said once for the whole run (ApplyResult.stopped), not per lead.
             unreachable.append(exc)
+            return end("failed", "no answer from Lofty; the run stopped")
         return end("failed", str(exc))
     try:
         await writer.record(change.record)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import click
 
@@ -33,6 +33,13 @@ class _UsageError(click.UsageError):
 
 class _Cli(click.Group):
     """Usage errors exit 1; a command's own exit code becomes the process's."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        try:
+            return super().parse_args(ctx, args)
+        except click.UsageError as exc:  # bare `reconciler` too: it shows the help, exit 1
+            exc.exit_code = EXIT_ERROR  # type: ignore[misc]  # click reads it per instance
+            raise
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -72,7 +79,14 @@ target_option = click.option(
     metavar="ID|FILE",
     help="Only this leadId or lead file (repeatable).",
 )
-format_option = click.option("--format", "fmt", type=FORMATS, default="text", show_default=True)
+format_option = click.option(
+    "--format",
+    "fmt",
+    type=FORMATS,
+    default="text",
+    show_default=True,
+    help="text for a terminal, json for scripts (docs/plan-format.md), markdown for a PR.",
+)
 show_sensitive_option = click.option(
     "--show-sensitive", is_flag=True, help="Show emails and phone numbers unmasked."
 )
@@ -151,7 +165,13 @@ def plan(
 @state_option
 @target_option
 @click.option("--auto-approve", is_flag=True, help="Apply without asking for 'yes'.")
-@click.option("--parallelism", default=4, show_default=True, type=click.IntRange(1, 64))
+@click.option(
+    "--parallelism",
+    default=4,
+    show_default=True,
+    type=click.IntRange(1, 64),
+    help="How many requests to Lofty may be under way at once.",
+)
 @click.option(
     "--rate-limit",
     type=click.FloatRange(min=0, min_open=True),
@@ -159,6 +179,14 @@ def plan(
     help="Never send more than this many requests per minute.",
 )
 @lock_timeout_option
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="json: per-lead outcomes on stdout for scripts (the plan and progress go to stderr).",
+)
 @show_sensitive_option
 def apply(
     planfile: Path | None,
@@ -169,6 +197,7 @@ def apply(
     parallelism: int,
     rate_limit: float | None,
     lock_timeout: float,
+    fmt: Literal["text", "json"],
     show_sensitive: bool,
 ) -> int:
     """Send PUT /v1.0/leads/{leadId} for exactly the leads and fields that changed."""
@@ -184,6 +213,7 @@ def apply(
         parallelism=parallelism,
         rate_limit=rate_limit,
         lock_timeout=lock_timeout,
+        format=fmt,
     )
     return _run(lambda console: command(options, console), show_sensitive=show_sensitive)
 
@@ -208,25 +238,27 @@ def state() -> None:
 
 @state.command("list")
 @state_option
-def state_list(state: str | None) -> int:
-    """List the leads in the state."""
+@dir_option
+def state_list(state: str | None, dir_: Path) -> int:
+    """List the leads in the state, each with its file (shown under --dir, as plan shows it)."""
     from reconciler.commands.state import StateOptions
     from reconciler.commands.state import state_list as command
 
-    options = StateOptions(state=state)
+    options = StateOptions(state=state, dir=dir_)
     return _run(lambda console: command(options, console))
 
 
 @state.command("show")
 @click.argument("lead_id", type=click.IntRange(min=1))
 @state_option
+@dir_option
 @show_sensitive_option
-def state_show(lead_id: int, state: str | None, show_sensitive: bool) -> int:
+def state_show(lead_id: int, state: str | None, dir_: Path, show_sensitive: bool) -> int:
     """Show what was last applied for LEAD_ID."""
     from reconciler.commands.state import StateOptions
     from reconciler.commands.state import state_show as command
 
-    options = StateOptions(state=state)
+    options = StateOptions(state=state, dir=dir_)
     return _run(lambda console: command(options, lead_id, console), show_sensitive=show_sensitive)
 
 
@@ -275,7 +307,13 @@ def schema() -> int:
     type=click.IntRange(0, 65535),
     help="0 picks a free port.",
 )
-@click.option("--latency-ms", default=0.0, show_default=True, type=click.FloatRange(min=0))
+@click.option(
+    "--latency-ms",
+    default=0.0,
+    show_default=True,
+    type=click.FloatRange(min=0),
+    help="Delay every API answer by this many milliseconds, like a distant server.",
+)
 @click.option(
     "--fault-rate",
     default=0.0,
@@ -295,6 +333,7 @@ def schema() -> int:
     show_default=True,
     type=click.FloatRange(min=0, min_open=True),
     metavar="SECONDS",
+    help="Length of a rate-limit window.",
 )
 @click.option(
     "--seed",
@@ -311,7 +350,11 @@ def sandbox(
     seed: Path | None,
     random_seed: int | None,
 ) -> int:
-    """Run a Lofty-compatible API on loopback for demos and tests."""
+    """Run a Lofty-compatible API on loopback for demos and tests.
+
+    It accepts the credential set in LOFTY_ACCESS_TOKEN or LOFTY_API_KEY (as `Bearer` or
+    `token`); with neither set, any non-empty secret. Each request is logged on stderr.
+    """
     from reconciler.commands.sandbox import SandboxOptions
     from reconciler.commands.sandbox import sandbox as command
 

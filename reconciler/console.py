@@ -12,6 +12,7 @@ records every lead it applied.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import sys
 from collections.abc import Callable, Mapping
@@ -55,6 +56,10 @@ class Console:
         self._write("err", text, redraw=True)
         if last:
             self._write("err", "\n")
+
+    def to_stderr(self) -> Console:
+        """This console with results on stderr too, for when stdout carries a document."""
+        return dataclasses.replace(self, out=self.err)
 
     def confirm(self, prompt: str) -> bool:
         """Ask for 'yes'; anything else, Ctrl-D or a closed stdin is a no."""

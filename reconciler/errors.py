@@ -71,3 +71,7 @@ class LeadsFolderError(ReconcilerError):
 
 class UnknownTargetError(ReconcilerError):
     """A `--target` names no lead or lead file in the tree or the state; check for a typo."""
+
+
+class UsageError(ReconcilerError):
+    """Options that cannot be used together, or a command used in a way it cannot honour."""

@@ -74,13 +74,20 @@ class Team:
         return make
 
     def apply(self, handler: Handler, **settings: Any) -> int:
+        return self.apply_with(ApplyOptions(), handler, **settings)
+
+    def apply_with(self, options: ApplyOptions, handler: Handler, **settings: Any) -> int:
         console = Console(
             out=self.out,
             err=self.err,
             env={"LOFTY_ACCESS_TOKEN": TOKEN, "LOFTY_API_URL": "https://lofty.test"},
         )
-        options = ApplyOptions(
-            dir=self.leads, state=str(self.state_path), auto_approve=True, parallelism=2
+        options = dataclasses.replace(
+            options,
+            dir=self.leads,
+            state=str(self.state_path),
+            auto_approve=True,
+            parallelism=2,
         )
         factory = self.factory(handler, **settings)
         return run_command(lambda: apply_command(options, console, client_factory=factory), console)
@@ -184,8 +191,11 @@ def test_after_lofty_is_unreachable_the_other_leads_are_skipped_not_sent(team: T
     code = team.apply(down, unreachable_deadline=0.3, max_attempts=50, timeout=0.05)
     assert code == EXIT_ERROR
     out = team.out.getvalue()
-    assert "has not answered" in out
-    assert "skipped: lead" in out and "not sent" in out
+    stopped = [line for line in out.splitlines() if line.startswith("The run stopped: ")]
+    assert len(stopped) == 1, out  # said once, not once per lead
+    assert "Lofty at https://lofty.test has not answered" in stopped[0]
+    assert stopped[0].endswith("leads were not sent.")
+    assert out.count("has not answered") == 1
     assert len({lead_id for lead_id, _ in team.puts}) < 5  # some leads were never tried
     assert team.state().read().leads == {}
 
@@ -213,3 +223,49 @@ def test_ctrl_c_mid_apply_keeps_what_was_applied_and_the_next_apply_sends_the_re
     team.puts.clear()
     assert team.apply(ok) == EXIT_OK
     assert {lead_id for lead_id, _ in team.puts} == set(range(1, 7)) - recorded
+
+
+def test_apply_json_gives_each_leads_outcome_on_stdout_and_the_plan_on_stderr(team: Team) -> None:
+    team.write(1, firstName="Jane")
+    team.write(2, firstName="Bob")
+
+    def second_is_missing(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/2"):
+            return httpx.Response(404, json={"code": 20006, "message": "LEAD_NOT_EXIST"})
+        return ok(request)
+
+    assert team.apply_with(ApplyOptions(format="json"), second_is_missing) == EXIT_ERROR
+    doc = json.loads(team.out.getvalue())
+    assert doc["format_version"] == 1 and doc["ok"] is False and doc["stopped"] is None
+    assert doc["summary"] == {"applied": 1, "failed": 1, "skipped": 0}
+    assert [(o["lead_id"], o["status"], o["called"]) for o in doc["outcomes"]] == [
+        (1, "applied", True),
+        (2, "failed", True),
+    ]
+    assert doc["outcomes"][1]["message"] == "HTTP 404: 20006 LEAD_NOT_EXIST"
+    assert "Plan: 2 to manage" in team.err.getvalue()
+
+
+def test_a_saved_plan_with_a_target_is_refused_and_nothing_is_sent(team: Team) -> None:
+    from reconciler.plan import save_plan
+
+    team.write(1, firstName="Jane")
+    save_plan(team.plan(), team.root / "saved.plan")
+    options = ApplyOptions(planfile=team.root / "saved.plan", targets=("1",))
+    assert team.apply_with(options, ok) == EXIT_ERROR
+    assert "--target cannot be used with a saved plan" in team.err.getvalue()
+    assert team.puts == []
+
+
+def test_a_plan_against_a_state_that_does_not_exist_says_where_it_looked(team: Team) -> None:
+    from click.testing import CliRunner
+
+    from reconciler.cli import main
+
+    team.write(1, firstName="Jane")
+    result = CliRunner().invoke(
+        main, ["plan", "--dir", str(team.leads), "--state", "elsewhere/state.json"]
+    )
+    assert result.exit_code == 0
+    assert "note: no state found at elsewhere/state.json (looked for " in result.stderr
+    assert "run from the folder that holds its state or pass --state" in result.stderr

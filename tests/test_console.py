@@ -58,7 +58,7 @@ def test_state_list_into_a_pipe_closed_early_exits_cleanly(tmp_path: Path) -> No
     done = subprocess.run(
         ["bash", "-c", script], capture_output=True, text=True, timeout=60, env=env
     )
-    assert done.stdout.splitlines() == ["1\t1.yaml", "status=0"]
+    assert done.stdout.splitlines() == ["1\tleads/1.yaml", "status=0"]
     assert "Traceback" not in done.stderr and "Internal error" not in done.stderr
 
 

@@ -7,20 +7,25 @@ this whole command in-process against `httpx.MockTransport` rather than a server
 from __future__ import annotations
 
 import asyncio
+import json
+import time
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from reconciler.apply import ApplyResult, LeadUpdater, Outcome, apply_plan
 from reconciler.client import ClientSettings, LoftyClient, settings_from_env
 from reconciler.commands import EXIT_ERROR, EXIT_OK
 from reconciler.commands.plan import plan_against, render_to
 from reconciler.console import Console
-from reconciler.errors import ConfigError, StalePlanError
+from reconciler.errors import ConfigError, StalePlanError, UsageError
 from reconciler.plan import Plan, load_plan
 from reconciler.state import StateBackend, open_state
 
+APPLY_FORMAT_VERSION = 1
+_ETA_MIN_LEADS = 100  # below this an apply is over before an estimate would help
 ClientFactory = Callable[[ClientSettings], AbstractAsyncContextManager[LeadUpdater]]
 
 
@@ -34,6 +39,7 @@ class ApplyOptions:
     parallelism: int = 4
     rate_limit: float | None = None
     lock_timeout: float = 0.0
+    format: Literal["text", "json"] = "text"
 
 
 def apply(
@@ -49,11 +55,15 @@ def apply(
             if not made.has_changes:
                 if made.refresh:
                     state.write(made.refresh)
-                return EXIT_OK
-            result = asyncio.run(_carry_out(made, state, options, console, client_factory))
+                result = ApplyResult(())
+            else:
+                result = asyncio.run(_carry_out(made, state, options, console, client_factory))
     finally:
         state.close()
-    _summarize(result, console)
+    if options.format == "json":
+        console.say(json.dumps(_result_doc(result), indent=2, ensure_ascii=False))
+    else:
+        _summarize(result, console)
     return EXIT_OK if result.ok else EXIT_ERROR
 
 
@@ -64,7 +74,7 @@ async def _carry_out(
     console: Console,
     client_factory: ClientFactory,
 ) -> ApplyResult:
-    progress = _progress(console)
+    progress = _progress(console, lines=options.format == "text")
     if not any(c.needs_call for c in made.changes):
         return await apply_plan(made, state, _NoCalls(), parallelism=1, progress=progress)
     settings = settings_from_env(
@@ -77,19 +87,26 @@ async def _carry_out(
 
 
 def _plan_for_apply(options: ApplyOptions, state: StateBackend, console: Console) -> Plan | None:
+    shown = console if options.format == "text" else console.to_stderr()
     if options.planfile is not None:
+        if options.targets:
+            raise UsageError(
+                "--target cannot be used with a saved plan: the plan already fixed which "
+                "leads it applies. Plan again with --target, then apply that plan"
+            )
         saved = load_plan(options.planfile)
         snapshot = state.read()
         if (saved.lineage, saved.serial) != (snapshot.lineage, snapshot.serial):
             raise StalePlanError(
-                f"{options.planfile} was planned against state serial {saved.serial} "
-                f"(lineage {saved.lineage}), but {state.describe()} is now at serial "
-                f"{snapshot.serial} (lineage {snapshot.lineage}); run `reconciler plan` again"
+                f"the saved plan {options.planfile} is stale: it was made against state serial "
+                f"{saved.serial} (lineage {saved.lineage}), but {state.describe()} is now at "
+                f"serial {snapshot.serial} (lineage {snapshot.lineage}). Nothing was sent; run "
+                "`reconciler plan --out PLANFILE` again and apply the new plan"
             )
-        render_to(console, saved, "text")
+        render_to(shown, saved, "text")
         return saved
-    made = plan_against(state, options.dir, targets=options.targets)
-    render_to(console, made, "text")
+    made = plan_against(state, options.dir, targets=options.targets, console=console)
+    render_to(shown, made, "text")
     if not made.has_changes or options.auto_approve:
         return made
     if not console.interactive:
@@ -110,37 +127,83 @@ class _NoCalls:
         raise AssertionError(f"lead {lead_id} needs no call")
 
 
-def _progress(console: Console) -> Callable[[Outcome, int, int], None]:
+def _progress(console: Console, *, lines: bool) -> Callable[[Outcome, int, int], None]:
+    """A redrawn bar with an ETA on a terminal; otherwise (a CI log) a line per lead when
+    `lines`, and on long runs a line every tenth of the way with the time left."""
     bar = console.err.isatty()
+    started = time.monotonic()
+
+    def eta(done: int, total: int) -> str:
+        elapsed = time.monotonic() - started
+        if done == 0 or done == total or elapsed < 2:
+            return ""
+        return f", about {_duration(elapsed / done * (total - done))} left"
 
     def report(outcome: Outcome, done: int, total: int) -> None:
         if bar:
             filled = int(30 * done / total) if total else 30
             console.progress(
-                f"  applying [{'#' * filled}{'.' * (30 - filled)}] {done}/{total}",
+                f"  applying [{'#' * filled}{'.' * (30 - filled)}] {done}/{total}"
+                f"{eta(done, total)}  ",
                 last=done == total,
             )
             return
-        detail = f": {outcome.message}" if outcome.message else ""
-        console.say(
-            f"  [{done}/{total}] {outcome.status} lead {outcome.lead_id} "
-            f"({outcome.file}, {outcome.action}){detail}"
-        )
+        if lines:
+            detail = f": {outcome.message}" if outcome.message else ""
+            if outcome.status == "skipped":
+                detail = ""  # the reason the run stopped is said once, in the summary
+            console.say(
+                f"  [{done}/{total}] {outcome.status} lead {outcome.lead_id} "
+                f"({outcome.file}, {outcome.action}){detail}"
+            )
+        if total >= _ETA_MIN_LEADS and done % max(1, total // 10) == 0 and done < total:
+            console.note(f"  {done}/{total} leads done{eta(done, total)}")
 
     return report
 
 
+def _duration(seconds: float) -> str:
+    minutes, secs = divmod(int(seconds + 0.5), 60)
+    return f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"
+
+
 def _summarize(result: ApplyResult, console: Console) -> None:
-    applied, failed, skipped = (result.count(s) for s in ("applied", "failed", "skipped"))
+    counts = {s: result.count(s) for s in ("applied", "failed", "skipped")}
     calls = sum(o.called and o.status == "applied" for o in result.outcomes)
     console.say(
-        f"\nApply {'complete' if result.ok else 'finished with failures'}: {applied} applied "
-        f"({calls} PUT), {failed} failed, {skipped} skipped."
+        f"\nApply {'complete' if result.ok else 'finished with failures'}: "
+        f"{counts['applied']} applied ({calls} PUT), {counts['failed']} failed, "
+        f"{counts['skipped']} skipped."
     )
     for outcome in result.outcomes:
-        if outcome.status != "applied":
-            console.say(
-                f"  {outcome.status}: lead {outcome.lead_id} ({outcome.file}): {outcome.message}"
-            )
+        if outcome.status == "failed":
+            console.say(f"  failed: lead {outcome.lead_id} ({outcome.file}): {outcome.message}")
+    if result.stopped is not None:
+        skipped = counts["skipped"]
+        console.say(
+            f"The run stopped: {result.stopped}. {skipped} lead{'s' * (skipped != 1)} "
+            f"{'were' if skipped != 1 else 'was'} not sent."
+        )
     if not result.ok:
         console.say("Failed and skipped leads stay unapplied; run apply again to retry them.")
+
+
+def _result_doc(result: ApplyResult) -> dict[str, object]:
+    """`apply --format json`: the outcome of every lead, for scripts (docs/plan-format.md)."""
+    return {
+        "format_version": APPLY_FORMAT_VERSION,
+        "ok": result.ok,
+        "stopped": result.stopped,
+        "summary": {s: result.count(s) for s in ("applied", "failed", "skipped")},
+        "outcomes": [
+            {
+                "lead_id": o.lead_id,
+                "file": o.file,
+                "action": o.action,
+                "status": o.status,
+                "called": o.called,
+                "message": o.message,
+            }
+            for o in result.outcomes
+        ],
+    }

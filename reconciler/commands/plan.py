@@ -12,6 +12,7 @@ from reconciler.gc_pause import gc_paused
 from reconciler.plan import Plan, load_plan, make_plan, save_plan
 from reconciler.render import RenderOptions, render
 from reconciler.state import StateBackend, open_state
+from reconciler.state.local import LocalState
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -29,7 +30,9 @@ def plan(options: PlanOptions, console: Console) -> int:
     """Show what apply would change; optionally save it for `apply PLANFILE`."""
     state = open_state(options.state, env=console.env)
     try:
-        made = plan_against(state, options.dir, targets=options.targets, strict=options.strict)
+        made = plan_against(
+            state, options.dir, console=console, targets=options.targets, strict=options.strict
+        )
     finally:
         state.close()
     render_to(console, made, options.format)
@@ -56,14 +59,36 @@ def show(options: ShowOptions, console: Console) -> int:
 
 
 def plan_against(
-    state: StateBackend, root: Path, *, targets: Sequence[str] = (), strict: bool = False
+    state: StateBackend,
+    root: Path,
+    *,
+    console: Console,
+    targets: Sequence[str] = (),
+    strict: bool = False,
 ) -> Plan:
-    """The plan of the leads below `root` against what `state` holds now."""
+    """The plan of the leads below `root` against what `state` holds now.
+
+    A state that does not exist yet is fine (the first apply creates it), but when it was
+    probably meant to exist (run from another folder, a mistyped --state) every lead would
+    silently count as new: the console is told where the state was looked for.
+    """
+    snapshot = state.read()
     with gc_paused():
         made, _ = make_plan(
-            root, state.read(), state_name=state.describe(), strict=strict, targets=targets
+            root, snapshot, state_name=state.describe(), strict=strict, targets=targets
+        )
+    if snapshot.lineage is None and made.has_changes:
+        console.note(
+            f"note: no state found at {_where(state)}, so every lead counts as new. If this "
+            "team has applied before, run from the folder that holds its state or pass --state."
         )
     return made
+
+
+def _where(state: StateBackend) -> str:
+    if isinstance(state, LocalState):
+        return f"{state.describe()} (looked for {state.path.absolute()})"
+    return state.describe()
 
 
 def render_to(console: Console, made: Plan, fmt: str) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from pathlib import Path
 
 from reconciler.commands import EXIT_OK
 from reconciler.console import Console
@@ -15,6 +16,11 @@ from reconciler.state import migrate, open_state
 class StateOptions:
     state: str | None = None
     lock_timeout: float = 0.0
+    dir: Path = Path("leads")  # files are recorded relative to it, and shown under it
+
+    def shown(self, file: str) -> str:
+        """A recorded file as plan shows it: under the leads folder as the user names it."""
+        return file if str(self.dir) in ("", ".") else f"{self.dir.as_posix()}/{file}"
 
 
 def state_list(options: StateOptions, console: Console) -> int:
@@ -29,7 +35,7 @@ def state_list(options: StateOptions, console: Console) -> int:
         f"{snapshot.serial}, {len(snapshot.leads)} lead{'s' * (len(snapshot.leads) != 1)}"
     )
     for record in sorted(snapshot.leads.values(), key=lambda r: (r.file, r.lead_id)):
-        console.say(f"{record.lead_id}\t{record.file}")
+        console.say(f"{record.lead_id}\t{options.shown(record.file)}")
     return EXIT_OK
 
 
@@ -44,7 +50,7 @@ def state_show(options: StateOptions, lead_id: int, console: Console) -> int:
         raise StateError(f"lead {lead_id} is not in state {backend.describe()}")
     doc = {
         "lead_id": record.lead_id,
-        "file": record.file,
+        "file": options.shown(record.file),
         "source_hash": record.source_hash,
         "file_leads": list(record.file_leads),
         "applied": record.applied,

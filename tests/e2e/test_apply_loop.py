@@ -159,8 +159,8 @@ def test_a_saved_plan_applies_exactly_and_a_stale_one_is_refused(
 
     stale = workspace.run("apply", "second.plan")
     assert stale.returncode == 1
-    assert "second.plan was planned against state serial 0" in stale.stderr
-    assert "run `reconciler plan` again" in stale.stderr
+    assert "the saved plan second.plan is stale: it was made against state serial 0" in stale.stderr
+    assert "run `reconciler plan --out PLANFILE` again" in stale.stderr
     assert len(sandbox.puts()) == 3
 
 
