@@ -23,7 +23,9 @@ from tests.pgcluster import ClusterFailed, PostgresUnavailable, temporary_cluste
 
 
 @pytest.fixture(autouse=True)
-def isolated_home(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def isolated_home(
+    monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory
+) -> Path:
     """Clear LOFTY_* and RECONCILER_STATE and point HOME at an empty folder of the test's own.
 
     The folder is not inside `tmp_path`, so a test that lists its `tmp_path` finds only its own

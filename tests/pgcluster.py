@@ -24,7 +24,7 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -202,10 +202,10 @@ def temporary_cluster(
     finally:
         if started:
             stop = [*as_user, binaries.tool("pg_ctl"), "-D", str(data), "-m", "immediate", "stop"]
-            try:
+            # On a timeout the folder goes all the same: a postmaster whose lock file is gone
+            # shuts itself down.
+            with suppress(subprocess.TimeoutExpired):
                 subprocess.run(stop, capture_output=True, timeout=_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                pass  # its folder goes all the same: a postmaster whose lock file is gone exits by itself
         shutil.rmtree(folder, ignore_errors=True)
 
 
