@@ -14,7 +14,7 @@ import itertools
 import json
 import logging
 import threading
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from typing import Any
 
 import httpx
@@ -33,7 +33,7 @@ from reconciler.pacing import parse_rate_limit
 SECRET = "s3cr3t-TOKEN-value"
 WALL0 = 1_700_000_000.0  # fake epoch at fake monotonic 0
 
-Handler = Callable[[httpx.Request], Awaitable[httpx.Response]]
+Handler = Callable[[httpx.Request], Coroutine[Any, Any, httpx.Response]]
 Answer = Callable[[httpx.Request], httpx.Response]
 
 

@@ -35,9 +35,9 @@ def _load(path: Path) -> dict[str, Any]:
     return data
 
 
-def _on(workflow: dict[str, Any]) -> dict[str, Any]:
+def _on(workflow: dict[Any, Any]) -> dict[str, Any]:
     # YAML 1.1 reads the bare key `on` as the boolean True.
-    triggers = workflow.get("on", workflow.get(True))
+    triggers = workflow["on"] if "on" in workflow else workflow[True]
     return triggers if isinstance(triggers, dict) else {name: None for name in triggers}
 
 
@@ -157,6 +157,16 @@ def test_ci_runs_make_test_on_push_and_pull_request() -> None:
     assert {"push", "pull_request"} <= set(_on(workflow))
     runs = [step.get("run", "") for job in workflow["jobs"].values() for step in job["steps"]]
     assert any(re.match(r"make test\b", run) for run in runs), runs
+
+
+def test_ci_assumes_no_postgresql_major_and_lints_only_inside_the_suite() -> None:
+    # GitHub's runners ship one major and Debian another: the suite finds whichever is there.
+    for path in (WORKFLOWS / "ci.yml", ROOT / ".ci" / "run"):
+        text = path.read_text(encoding="utf-8")
+        assert not re.search(r"postgresql/\d|postgresql-\d", text), path.name
+    workflow = _load(WORKFLOWS / "ci.yml")
+    runs = [step.get("run", "") for job in workflow["jobs"].values() for step in job["steps"]]
+    assert not any("make lint" in run for run in runs), "tests/test_lint.py lints already"
 
 
 def test_apply_workflow_is_serialized_never_cancelled_and_uses_an_environment() -> None:
@@ -603,7 +613,7 @@ def test_sticky_comment_is_created_when_there_is_none(tmp_path: Path) -> None:
 
 
 def test_sticky_comment_is_updated_and_never_duplicated(tmp_path: Path) -> None:
-    comments = [
+    comments: list[dict[str, Any]] = [
         {"id": 1, "body": "LGTM", "user": REVIEWER},
         {"id": 2, "body": f"{MARKER}\nold plan", "user": BOT},
         {"id": 3, "body": f"> {MARKER}\n> quoted by a reviewer", "user": REVIEWER},

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from reconciler.state import open_state
-from tests.e2e.conftest import TOKEN, SandboxProcess, Workspace
+from tests.helpers import TOKEN, SandboxProcess, Workspace
 from tests.vendor import edit_lead_validator
 
 StartSandbox = Callable[..., SandboxProcess]

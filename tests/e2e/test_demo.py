@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.e2e.conftest import base_env
+from tests.helpers import base_env
 from tests.vendor import REPO
 
 

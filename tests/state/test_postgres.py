@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import threading
+from typing import Any
 from urllib.parse import quote
 
 import psycopg
@@ -17,7 +18,7 @@ from reconciler.state import mask_dsn, migrate, open_state
 from reconciler.state.local import LocalState
 
 
-def _rows(dsn: str, query: str) -> list[tuple[object, ...]]:
+def _rows(dsn: str, query: str) -> list[tuple[Any, ...]]:
     with psycopg.connect(dsn) as conn:
         return conn.execute(query).fetchall()
 
@@ -119,7 +120,7 @@ def test_a_lock_held_outside_the_reconciler_names_no_stale_holder(postgres_dsn):
             "INSERT INTO reconciler_lock_holders (workspace, backend_pid, pid, host) "
             "VALUES ('default', 1, 4242, 'gone')"
         )
-        key = state._lock_key  # noqa: SLF001 - standing in for a foreign holder
+        key = state._lock_key  # type: ignore[attr-defined]  # noqa: SLF001 - standing in for a foreign holder
         conn.execute("SELECT pg_advisory_lock(%s, %s)", (0x52454331, key))
 
         with pytest.raises(StateError) as raised, state.lock(timeout=0.2):
