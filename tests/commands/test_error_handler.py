@@ -67,7 +67,8 @@ def test_an_unexpected_exception_is_reported_as_a_bug_with_its_traceback(
     console: Console,
 ) -> None:
     def buggy() -> int:
-        return {}["missing"]  # type: ignore[no-any-return]
+        counts: dict[str, int] = {}
+        return counts["missing"]
 
     assert run_command(buggy, console) == EXIT_ERROR
     lines = err(console).splitlines()
