@@ -46,7 +46,6 @@ import logging
 import math
 import random
 import re
-import ssl
 import time
 import urllib.parse
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
@@ -164,9 +163,9 @@ class ClientSettings:
             _check_proxy_hop(self.base_url, self.proxy)
         if self.parallelism < 1:
             raise ConfigError(f"parallelism must be at least 1, not {self.parallelism}")
-        if self.rate_limit_per_minute is not None and not self.rate_limit_per_minute >= 1:
+        if self.rate_limit_per_minute is not None and not self.rate_limit_per_minute > 0:
             raise ConfigError(
-                f"--rate-limit must be at least 1 request per minute, "
+                f"--rate-limit must be a positive number of requests per minute, "
                 f"not {self.rate_limit_per_minute}"
             )
         bounds = (
@@ -509,7 +508,7 @@ class LoftyClient:
                 "User-Agent": f"reconciler/{__version__}",
             },
             timeout=httpx.Timeout(settings.timeout),
-            transport=transport or _transport(settings),
+            transport=transport if transport is not None else _transport(settings),
             trust_env=False,  # proxies come from the settings, resolved and checked there
             follow_redirects=False,
         )
@@ -560,7 +559,7 @@ class LoftyClient:
         )
         _status, payload = await self._request(call)
         if not isinstance(payload, dict):
-            raise self._wrong_url(f"answered with a JSON {type(payload).__name__}, not an object")
+            raise self._wrong_url(f"answered with {_json_kind(payload)}, not an object")
 
     async def update_lead(self, lead_id: int, body: Mapping[str, Any]) -> None:
         """``PUT /v1.0/leads/{lead_id}`` with ``body`` as JSON; return once Lofty accepted it.
@@ -678,11 +677,16 @@ class LoftyClient:
                     fresh += 1
                     yield lead
             if not fresh:
+                asked = (
+                    f"at offset {received}"
+                    if scroll is None
+                    else "by a scrollId "
+                    + ("that came back again" if next_scroll == scroll else "")
+                ).strip()
                 raise self._error(
                     ApiError,
-                    f"{where} holds only leads already read: Lofty is not moving on "
-                    f"(scrollId {'repeated' if next_scroll == scroll else 'changed'}); stopping "
-                    "rather than asking forever",
+                    f"{where} ({asked}) holds only leads already read: Lofty is not moving on; "
+                    "stopping rather than asking forever",
                 )
             received += len(leads)
             most = max(most, total or 0)
@@ -739,7 +743,9 @@ class LoftyClient:
             except (_RetryableAnswer, _NoAnswer) as failure:
                 call.last = failure
                 delay = self._backoff(call.attempts, failure)
-                self._stop_if_due(call, failure, delay)
+                stop = self._stop_if_due(call, failure, delay)
+                if stop is not None:
+                    raise stop from None
                 self.stats.retries += 1
                 log.info(
                     "%s: %s; retrying in %.1f s (attempt %d of %d)",
@@ -855,14 +861,16 @@ class LoftyClient:
         detail, code = self._error_detail(answer)
         if status in (401, 403):
             variable = self._settings.credentials.variable()
-            self._refused = self._error(
+            refused = self._error(
                 AuthError,
                 f"HTTP {status}: {detail}; Lofty refused the credential in {variable}. "
                 f"{_AUTH_HINT}",
                 status=status,
                 code=code,
             )
-            return self._refused
+            if self._refused is None:  # later calls all end with the first refusal
+                self._refused = refused
+            return refused
         if 300 <= status < 400:
             location = answer.headers.get("location")
             if location is not None:
@@ -936,8 +944,8 @@ class LoftyClient:
         hint = failure.wait_hint if isinstance(failure, _RetryableAnswer) else 0.0
         return min(max(jitter, hint), self._settings.max_wait)
 
-    def _stop_if_due(self, call: _Call, failure: Exception, delay: float) -> None:
-        """Raise if ``call`` must not be tried again after waiting ``delay``."""
+    def _stop_if_due(self, call: _Call, failure: Exception, delay: float) -> ApiError | None:
+        """The error to end ``call`` with, if it must not be tried again after ``delay``."""
         now = self._clock()
         resumes = now + delay
         if self._unreachable is None and self._silent_since is not None:
@@ -949,12 +957,14 @@ class LoftyClient:
                     f"{now - self._silent_since:.0f} s (last: {failure}); stopping. "
                     "Check LOFTY_API_URL and the network, then try again"
                 )
-        self._check_open()
+        if self._refused is not None or self._unreachable is not None:
+            return self._run_over()
         if (
             call.attempts >= self._settings.max_attempts
             or call.elapsed(resumes) >= self._settings.lead_deadline
         ):
-            raise self._gave_up(call)
+            return self._gave_up(call)
+        return None
 
     def _gave_up(self, call: _Call) -> ApiError:
         last = call.last
@@ -976,11 +986,16 @@ class LoftyClient:
 
     def _check_open(self) -> None:
         """Fail at once when an earlier answer already ended the run."""
+        if self._refused is not None or self._unreachable is not None:
+            raise self._run_over()
+
+    def _run_over(self) -> ApiError:
+        """The error every call ends with once the credential was refused or Lofty went silent."""
         if self._refused is not None:
             refused = self._refused
-            raise AuthError(str(refused), status=refused.status, code=refused.code)
-        if self._unreachable is not None:
-            raise ApiUnreachableError(self._unreachable)
+            return AuthError(str(refused), status=refused.status, code=refused.code)
+        assert self._unreachable is not None
+        return ApiUnreachableError(self._unreachable)
 
     # --- what users read ----------------------------------------------------------------------
 
@@ -1038,7 +1053,7 @@ def _transport(settings: ClientSettings) -> httpx.AsyncBaseTransport:
             f"the proxy setting cannot be used ({type(exc).__name__}); check HTTPS_PROXY and "
             "ALL_PROXY"
         ) from None
-    except (OSError, ssl.SSLError) as exc:
+    except OSError as exc:  # ssl.SSLError included
         raise ConfigError(
             f"the CA certificates in SSL_CERT_FILE / SSL_CERT_DIR cannot be loaded "
             f"({type(exc).__name__}); fix or unset them"

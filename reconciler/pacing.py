@@ -17,9 +17,10 @@ server's 429 or ``Retry-After`` holds every request off for a while (:meth:`Pace
 
 Headers are read defensively (:func:`read_rate_limit`, :func:`read_retry_after`): ``Reset`` may
 be epoch seconds, epoch milliseconds or a delta in seconds (in milliseconds when only that fits
-a window, as in the vendor's example ``21000``), and ``Retry-After`` seconds or an HTTP date. Whatever they say, no single wait is longer than ``max_wait`` (the one-minute rate
-window plus a margin, :data:`DEFAULT_MAX_WAIT`); a value that had to be capped or ignored comes
-back as a :class:`HeaderProblem` for the client to mention once.
+a window, as in the vendor's example ``21000``), and ``Retry-After`` seconds or an HTTP date.
+Whatever they say, no single wait is longer than ``max_wait`` (the one-minute rate window plus a
+margin, :data:`DEFAULT_MAX_WAIT`); a value that had to be capped or ignored comes back as a
+:class:`HeaderProblem` for the client to mention once.
 """
 
 from __future__ import annotations
