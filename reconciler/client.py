@@ -32,7 +32,8 @@ at once with the server's message:
 
 Server text in a message is scrubbed of the credential (also base64 and URL-encoded forms, and
 any run of 8 of its characters) *before* it is cut to length, and control characters are
-escaped. A header that had to be capped or ignored is said once through ``notice``.
+escaped (:func:`reconciler.sanitize.clean`). A header that had to be capped or ignored is said
+once, through ``notice``.
 """
 
 from __future__ import annotations
@@ -70,6 +71,7 @@ from reconciler.pacing import (
     read_rate_limit,
     read_retry_after,
 )
+from reconciler.sanitize import clean
 
 # httpx logs every request at INFO; keep that out of users' logs (and their CI output).
 logging.getLogger("httpx").setLevel(logging.WARNING)
@@ -391,13 +393,6 @@ def _base64_core(data: bytes, shift: int, encode: Callable[[bytes], bytes]) -> s
     first = -(-8 * shift // 6)  # the first character made of data bits only
     end = 8 * (shift + len(data)) // 6  # past the last one
     return encoded[first:end]
-
-
-def _printable(text: str) -> str:
-    """``text`` with control and other invisible characters escaped (``\\x1b``, ``\\n``)."""
-    if text.isprintable():
-        return text
-    return "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode() for ch in text)
 
 
 @dataclass
@@ -1014,7 +1009,7 @@ class LoftyClient:
 
     def _clip(self, text: str, limit: int = _ERROR_TEXT_LIMIT) -> str:
         """Server text made safe to show: credential scrubbed *before* it is cut, escaped."""
-        text = self._scrub(_printable(self._scrub(text[:_SCRUB_WINDOW])))
+        text = self._scrub(clean(self._scrub(text[:_SCRUB_WINDOW])))
         return text if len(text) <= limit else text[: limit - 1] + "…"
 
     def _error(
@@ -1129,7 +1124,7 @@ def _list_params(
     filters: Mapping[str, str], return_fields: Sequence[str] | None, page_size: int
 ) -> dict[str, str]:
     """The query of ``GET /v1.0/leads`` (without paging); :class:`ConfigError` when invalid."""
-    unknown = sorted(_printable(str(key))[:40] for key in filters if key not in LIST_FILTERS)
+    unknown = sorted(clean(str(key))[:40] for key in filters if key not in LIST_FILTERS)
     if unknown:
         raise ConfigError(
             f"cannot list leads by {', '.join(unknown)}; the filters are {', '.join(LIST_FILTERS)}"

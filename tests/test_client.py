@@ -898,7 +898,7 @@ def test_implausible_headers_are_said_once_per_header_and_logged_without_a_notic
     update(client_for(recorder, fake, max_attempts=4))
     [record] = [r for r in caplog.records if "Retry-After" in r.getMessage()]
     assert record.getMessage() == (
-        "Lofty's Retry-After header '\\x1b[2Jsoon' is neither a number of seconds nor an "
+        "Lofty's Retry-After header '\\u001b[2Jsoon' is neither a number of seconds nor an "
         "HTTP date; ignored"
     )
 
@@ -1024,7 +1024,8 @@ def test_server_text_reaches_messages_escaped() -> None:
     with pytest.raises(ApiError) as info:
         update(client_for(Recorder(fake, status(400, body)), fake))
     assert str(info.value) == (
-        "HTTP 400: \\x1b[31mred\\x1b[0m\\n::error title=pwn::injected\\x1b]0;TITLE\\x07\\u2028end"
+        "HTTP 400: \\u001b[31mred\\u001b[0m\\u000a::error title=pwn::injected"
+        "\\u001b]0;TITLE\\u0007\\u2028end"
     )
 
 
@@ -1617,9 +1618,10 @@ def test_a_hostile_server_cannot_stall_a_run_or_reach_the_output(misbehaving: Mi
         "HTTP 200 but the response is larger than 65536 B"
     )
     assert isinstance(too_many, ApiError) and str(too_many).startswith("gave up after ")
-    assert "HTTP 429: \\x1b[31mslow\\x1b[0m\\n::error::pwn Bearer ***" in str(too_many)
+    assert "HTTP 429: \\u001b[31mslow\\u001b[0m\\u000a::error::pwn Bearer ***" in str(too_many)
     assert isinstance(hostile, ApiError) and str(hostile) == (
-        "HTTP 200 but the response is not JSON: '\\x1b]0;TITLE\\x07<html>\\n::error::x Bearer ***'"
+        "HTTP 200 but the response is not JSON: "
+        "'\\u001b]0;TITLE\\u0007<html>\\u000a::error::x Bearer ***'"
     )
     shown = [str(e) for e in (drip, endless, too_many, hostile)] + notices
     assert not [
@@ -1628,7 +1630,7 @@ def test_a_hostile_server_cannot_stall_a_run_or_reach_the_output(misbehaving: Mi
     assert sorted(notices) == [
         "Lofty's Retry-After header '99999999' asks for more than a rate window; waiting at most "
         "0.3 s at a time",
-        "Lofty's X-RateLimit-Remaining header '\\x1b[2J5' is not a count of requests; ignored",
+        "Lofty's X-RateLimit-Remaining header '\\u001b[2J5' is not a count of requests; ignored",
         "Lofty's X-RateLimit-Reset header '9999999999' is further away than a rate window; "
         "waiting at most 0.3 s at a time",
     ]
