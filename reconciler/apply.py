@@ -15,8 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
-from reconciler.client import ApiUnreachableError
-from reconciler.errors import ApiError
+from reconciler.errors import ApiError, ApiUnreachableError
 from reconciler.plan import LeadChange, Plan
 from reconciler.state import LeadRecord, StateBackend
 

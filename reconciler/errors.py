@@ -75,3 +75,23 @@ class UnknownTargetError(ReconcilerError):
 
 class UsageError(ReconcilerError):
     """Options that cannot be used together, or a command used in a way it cannot honour."""
+
+
+class ApiUnreachableError(ApiError):
+    """Lofty gave no answer at all for too long; the run stops instead of failing lead by lead.
+
+    Check ``LOFTY_API_URL`` and the network (proxy, firewall, DNS), then apply again: leads not
+    applied stay pending in the state.
+    """
+
+
+class AuthError(ApiError):
+    """Lofty refused the credential (401/403); every later request would fail the same way.
+
+    The message says which variable was in use and how each one is sent, so a key put in the
+    wrong variable (or an expired token) is easy to spot.
+    """
+
+
+class LeadNotFoundError(ApiError):
+    """Lofty has no such lead, or the credential cannot see it (404 / ``20006 LEAD_NOT_EXIST``)."""
