@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
-from reconciler.errors import ApiError, ApiUnreachableError
+from reconciler.errors import ApiError, ApiUnreachableError, AuthError
 from reconciler.plan import LeadChange, Plan
 from reconciler.state import LeadRecord, StateBackend
 
@@ -26,6 +26,13 @@ class LeadUpdater(Protocol):
     """What apply needs of the Lofty client."""
 
     async def update_lead(self, lead_id: int, body: dict[str, object]) -> None: ...
+
+
+# Failures that would repeat for every lead: the first one ends the run, and says why once.
+_RUN_ENDING: dict[type[ApiError], str] = {
+    ApiUnreachableError: "no answer from Lofty; the run stopped",
+    AuthError: "Lofty refused the credential; the run stopped",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,11 +97,11 @@ async def apply_plan(
     writer = _StateWriter(state)
     writer_task = asyncio.create_task(writer.run())
     gate = asyncio.Semaphore(max(1, parallelism))
-    unreachable: list[ApiError] = []
+    stopping: list[ApiError] = []
 
     async def one(change: LeadChange) -> None:
         nonlocal done
-        outcome = await _apply_one(change, client, gate, writer, unreachable)
+        outcome = await _apply_one(change, client, gate, writer, stopping)
         outcomes[change.lead_id] = outcome
         done += 1
         if progress:
@@ -105,7 +112,7 @@ async def apply_plan(
     finally:
         await writer.close()
         await writer_task
-    stopped = str(unreachable[0]) if unreachable else None
+    stopped = str(stopping[0]) if stopping else None
     return ApplyResult(tuple(outcomes[c.lead_id] for c in plan.changes), stopped)
 
 
@@ -114,7 +121,7 @@ async def _apply_one(
     client: LeadUpdater,
     gate: asyncio.Semaphore,
     writer: _StateWriter,
-    unreachable: list[ApiError],
+    stopping: list[ApiError],
 ) -> Outcome:
     def end(status: Status, message: str = "", called: bool = True) -> Outcome:
         return Outcome(change.lead_id, change.file, change.action, status, message, called)
@@ -123,14 +130,15 @@ async def _apply_one(
     try:
         # Only the call holds a slot: waiting for the state write must not idle one.
         async with gate:
-            if unreachable:
+            if stopping:
                 return end("skipped", "not sent: the run stopped before it", called=False)
             await client.update_lead(change.lead_id, change.body)
     except ApiError as exc:
-        if isinstance(exc, ApiUnreachableError):
-            # The reason is said once for the whole run (ApplyResult.stopped), not per lead.
-            unreachable.append(exc)
-            return end("failed", "no answer from Lofty; the run stopped")
+        for kind, short in _RUN_ENDING.items():
+            if isinstance(exc, kind):
+                # The reason is said once for the whole run (ApplyResult.stopped), not per lead.
+                stopping.append(exc)
+                return end("failed", short)
         return end("failed", str(exc))
     try:
         await writer.record(change.record)

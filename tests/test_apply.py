@@ -59,16 +59,20 @@ class Team:
 
     def factory(
         self, handler: Handler, **settings: Any
-    ) -> Callable[[ClientSettings], AbstractAsyncContextManager[LoftyClient]]:
+    ) -> Callable[
+        [ClientSettings, Callable[[str], None]], AbstractAsyncContextManager[LoftyClient]
+    ]:
         def recording(request: httpx.Request) -> httpx.Response:
             if request.method == "PUT":
                 lead_id = int(request.url.path.rsplit("/", 1)[-1])
                 self.puts.append((lead_id, json.loads(request.content)))
             return handler(request)
 
-        def make(given: ClientSettings) -> LoftyClient:
+        def make(given: ClientSettings, notice: Callable[[str], None]) -> LoftyClient:
             return LoftyClient(
-                dataclasses.replace(given, **settings), transport=httpx.MockTransport(recording)
+                dataclasses.replace(given, **settings),
+                transport=httpx.MockTransport(recording),
+                notice=notice,
             )
 
         return make
@@ -94,6 +98,8 @@ class Team:
 
 
 def ok(request: httpx.Request) -> httpx.Response:
+    if request.method == "GET" and request.url.path == "/v1.0/leads":  # the access check
+        return httpx.Response(200, json={"leads": [], "_metadata": {"total": 0}})
     return httpx.Response(200, json={"leadId": int(request.url.path.rsplit("/", 1)[-1])})
 
 
@@ -186,6 +192,8 @@ def test_after_lofty_is_unreachable_the_other_leads_are_skipped_not_sent(team: T
         team.write(lead_id, firstName=f"Lead {lead_id}")
 
     def down(request: httpx.Request) -> httpx.Response:
+        if request.method == "GET":  # up for the access check, then gone
+            return ok(request)
         raise httpx.ConnectError("connection refused", request=request)
 
     code = team.apply(down, unreachable_deadline=0.3, max_attempts=50, timeout=0.05)
@@ -269,3 +277,47 @@ def test_a_plan_against_a_state_that_does_not_exist_says_where_it_looked(team: T
     assert result.exit_code == 0
     assert "note: no state found at elsewhere/state.json (looked for " in result.stderr
     assert "run from the folder that holds its state or pass --state" in result.stderr
+
+
+def test_a_wrong_credential_is_caught_before_the_user_is_asked_and_nothing_is_sent(
+    team: Team,
+) -> None:
+    team.write(1, firstName="Jane")
+
+    def refused(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(401, json="Unauthorized")
+
+    def never_asked(prompt: str) -> str:
+        raise AssertionError("asked for confirmation though the credential was refused")
+
+    console = Console(
+        out=team.out,
+        err=team.err,
+        interactive=True,
+        ask=never_asked,
+        env={"LOFTY_API_KEY": TOKEN, "LOFTY_API_URL": "https://lofty.test"},
+    )
+    options = ApplyOptions(dir=team.leads, state=str(team.state_path))
+    factory = team.factory(refused)
+    code = run_command(lambda: apply_command(options, console, client_factory=factory), console)
+    assert code == EXIT_ERROR
+    assert "LOFTY_API_KEY" in team.err.getvalue()
+    assert "Authorization: token" in team.err.getvalue()
+    assert team.puts == [] and team.state().read().leads == {}
+
+
+def test_the_first_refused_put_ends_the_run_and_says_so_once(team: Team) -> None:
+    for lead_id in range(1, 9):
+        team.write(lead_id, firstName=f"Lead {lead_id}")
+
+    def read_only_key(request: httpx.Request) -> httpx.Response:
+        if request.method == "GET":
+            return ok(request)
+        return httpx.Response(403, json={"code": 403, "message": "Forbidden"})
+
+    assert team.apply(read_only_key) == EXIT_ERROR
+    out = team.out.getvalue()
+    assert len(team.puts) <= 2  # at most the requests already under way (parallelism 2)
+    stopped = [line for line in out.splitlines() if line.startswith("The run stopped: ")]
+    assert len(stopped) == 1 and "HTTP 403" in stopped[0]
+    assert "leads were not sent." in stopped[0]

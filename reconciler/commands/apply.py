@@ -13,7 +13,7 @@ from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Literal, Protocol
 
 from reconciler.apply import ApplyResult, LeadUpdater, Outcome, apply_plan
 from reconciler.client import ClientSettings, LoftyClient, settings_from_env
@@ -26,7 +26,16 @@ from reconciler.state import StateBackend, open_state
 
 APPLY_FORMAT_VERSION = 1
 _ETA_MIN_LEADS = 100  # below this an apply is over before an estimate would help
-ClientFactory = Callable[[ClientSettings], AbstractAsyncContextManager[LeadUpdater]]
+# Builds the client from its settings and where its one-time notices go (the console).
+ClientFactory = Callable[
+    [ClientSettings, Callable[[str], None]], AbstractAsyncContextManager["ApplyClient"]
+]
+
+
+class ApplyClient(LeadUpdater, Protocol):
+    """What the apply command needs of the Lofty client: updates, and a first access check."""
+
+    async def check_access(self) -> None: ...
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -42,24 +51,40 @@ class ApplyOptions:
     format: Literal["text", "json"] = "text"
 
 
+def lofty_client(settings: ClientSettings, notice: Callable[[str], None]) -> LoftyClient:
+    """The real client: the default `client_factory`."""
+    return LoftyClient(settings, notice=notice)
+
+
 def apply(
-    options: ApplyOptions, console: Console, *, client_factory: ClientFactory = LoftyClient
+    options: ApplyOptions, console: Console, *, client_factory: ClientFactory = lofty_client
 ) -> int:
-    """Plan (or load a saved plan), confirm, and carry it out, recording each success."""
+    """Plan (or load a saved plan), confirm, and carry it out, recording each success.
+
+    The order is the one that answers a user soonest: the plan is shown, the credential and
+    the URL are checked with one cheap request, and only then is the user asked to confirm.
+    """
+    if options.planfile is not None and options.targets:
+        raise UsageError(
+            "--target cannot be used with a saved plan: the plan already fixed which "
+            "leads it applies. Plan again with --target, then apply that plan"
+        )
     state = open_state(options.state, env=console.env)
     try:
         with state.lock(timeout=options.lock_timeout, on_wait=console.note):
             made = _plan_for_apply(options, state, console)
-            if made is None:
-                return EXIT_ERROR
             if not made.has_changes:
                 if made.refresh:
                     state.write(made.refresh)
-                result = ApplyResult(())
+                result: ApplyResult | None = ApplyResult(())
             else:
-                result = asyncio.run(_carry_out(made, state, options, console, client_factory))
+                _check_can_confirm(options, console)
+                result = asyncio.run(_session(made, state, options, console, client_factory))
     finally:
         state.close()
+    if result is None:
+        console.note("Apply cancelled; nothing was sent.")
+        return EXIT_ERROR
     if options.format == "json":
         console.say(json.dumps(_result_doc(result), indent=2, ensure_ascii=False))
     else:
@@ -67,57 +92,64 @@ def apply(
     return EXIT_OK if result.ok else EXIT_ERROR
 
 
-async def _carry_out(
+async def _session(
     made: Plan,
     state: StateBackend,
     options: ApplyOptions,
     console: Console,
     client_factory: ClientFactory,
-) -> ApplyResult:
+) -> ApplyResult | None:
+    """Check access, confirm, apply: None when the user said no."""
     progress = _progress(console, lines=options.format == "text")
     if not any(c.needs_call for c in made.changes):
+        if not _confirmed(options, console):
+            return None
         return await apply_plan(made, state, _NoCalls(), parallelism=1, progress=progress)
     settings = settings_from_env(
         console.env, parallelism=options.parallelism, rate_limit_per_minute=options.rate_limit
     )
-    async with client_factory(settings) as client:
+    async with client_factory(settings, console.note) as client:
+        await client.check_access()
+        if not _confirmed(options, console):
+            return None
         return await apply_plan(
             made, state, client, parallelism=options.parallelism, progress=progress
         )
 
 
-def _plan_for_apply(options: ApplyOptions, state: StateBackend, console: Console) -> Plan | None:
+def _plan_for_apply(options: ApplyOptions, state: StateBackend, console: Console) -> Plan:
     shown = console if options.format == "text" else console.to_stderr()
-    if options.planfile is not None:
-        if options.targets:
-            raise UsageError(
-                "--target cannot be used with a saved plan: the plan already fixed which "
-                "leads it applies. Plan again with --target, then apply that plan"
-            )
-        saved = load_plan(options.planfile)
-        snapshot = state.read()
-        if (saved.lineage, saved.serial) != (snapshot.lineage, snapshot.serial):
-            raise StalePlanError(
-                f"the saved plan {options.planfile} is stale: it was made against state serial "
-                f"{saved.serial} (lineage {saved.lineage}), but {state.describe()} is now at "
-                f"serial {snapshot.serial} (lineage {snapshot.lineage}). Nothing was sent; run "
-                "`reconciler plan --out PLANFILE` again and apply the new plan"
-            )
-        render_to(shown, saved, "text")
-        return saved
-    made = plan_against(state, options.dir, targets=options.targets, console=console)
-    render_to(shown, made, "text")
-    if not made.has_changes or options.auto_approve:
+    if options.planfile is None:
+        made = plan_against(state, options.dir, targets=options.targets, console=console)
+        render_to(shown, made, "text")
         return made
-    if not console.interactive:
+    saved = load_plan(options.planfile)
+    snapshot = state.read()
+    if (saved.lineage, saved.serial) != (snapshot.lineage, snapshot.serial):
+        raise StalePlanError(
+            f"the saved plan {options.planfile} is stale: it was made against state serial "
+            f"{saved.serial} (lineage {saved.lineage}), but {state.describe()} is now at "
+            f"serial {snapshot.serial} (lineage {snapshot.lineage}). Nothing was sent; run "
+            "`reconciler plan --out PLANFILE` again and apply the new plan"
+        )
+    render_to(shown, saved, "text")
+    return saved
+
+
+def _check_can_confirm(options: ApplyOptions, console: Console) -> None:
+    """A plan made here needs a yes; without a terminal to ask on, refuse before any call."""
+    if options.planfile is None and not options.auto_approve and not console.interactive:
         raise ConfigError(
             "refusing to apply without confirmation: there is no terminal to ask on. "
             "Review the plan, then pass --auto-approve (or apply a saved plan file)."
         )
-    if not console.confirm("Apply these changes to Lofty? Only 'yes' is accepted: "):
-        console.note("Apply cancelled; nothing was sent.")
-        return None
-    return made
+
+
+def _confirmed(options: ApplyOptions, console: Console) -> bool:
+    """A saved plan was reviewed when it was made; a fresh one is confirmed here."""
+    if options.planfile is not None or options.auto_approve:
+        return True
+    return console.confirm("Apply these changes to Lofty? Only 'yes' is accepted: ")
 
 
 class _NoCalls:
