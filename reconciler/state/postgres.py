@@ -144,6 +144,7 @@ class PostgresState:
     @classmethod
     def from_url(cls, url: str) -> PostgresState:
         """From `postgresql://...?workspace=NAME` (the parameter is not passed to libpq)."""
+        _check_userinfo(url)
         dsn, workspace = split_workspace(url)
         return cls(dsn, workspace=workspace)
 
@@ -421,6 +422,28 @@ def _ensure_schema(conn: psycopg.Connection[Any]) -> Any:
 def _scalar(conn: psycopg.Connection[Any], query: str, params: tuple[Any, ...]) -> Any:
     row = conn.execute(query, params).fetchone()
     return None if row is None else row[0]
+
+
+# Characters that end the user name or password part of a URL when left unencoded.
+_URL_DELIMITERS = frozenset("@/?#")
+
+
+def _check_userinfo(url: str) -> None:
+    """Refuse a URL whose user name or password holds an unencoded `@`, `/`, `?` or `#`.
+
+    libpq would split such a URL elsewhere than its author meant and name a piece of the
+    password as the host in its error message; so it is refused before it is used, without
+    echoing any of it.
+    """
+    _scheme, sep, rest = url.partition("://")
+    before_query = rest.partition("?")[0]
+    at = before_query.rfind("@")
+    if sep and at >= 0 and _URL_DELIMITERS & set(before_query[:at]):
+        raise StateError(
+            "the user name or password in the PostgreSQL state URL holds an @, /, ? or # that "
+            "is not percent-encoded; encode it (@ as %40, / as %2F, ? as %3F, # as %23) or "
+            "pass the password in PGPASSWORD or a .pgpass file instead"
+        )
 
 
 def _secrets_of(dsn: str) -> list[str]:

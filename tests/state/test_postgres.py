@@ -12,6 +12,7 @@ from urllib.parse import quote
 
 import psycopg
 import pytest
+from click.testing import CliRunner
 
 from reconciler.errors import StateError
 from reconciler.state import mask_dsn, migrate, open_state
@@ -232,3 +233,22 @@ def test_migrate_will_not_overwrite_another_teams_workspace(tmp_path, postgres_d
         migrate(ours, theirs)
 
     assert set(theirs.read().leads) == {2}
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql://user:p@ss-W0rd@db.example.com:5432/crm",
+        "postgresql://user:p@ss-W0rd@db.example.com/crm?workspace=team-a",
+        "postgresql://user:pa/ss-W0rd@db.example.com/crm",
+        "postgresql://us@er:ss-W0rd@db.example.com/crm",
+    ],
+)
+def test_an_unencoded_delimiter_in_the_password_is_refused_without_echoing_it(url):
+    from reconciler.cli import main
+
+    result = CliRunner().invoke(main, ["state", "list", "--state", url])
+    assert result.exit_code == 1
+    assert "is not percent-encoded" in result.stderr
+    for piece in ("ss-W0rd", "p@ss", "pa/ss", "us@er"):
+        assert piece not in result.output + result.stderr
