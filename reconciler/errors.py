@@ -95,3 +95,8 @@ class AuthError(ApiError):
 
 class LeadNotFoundError(ApiError):
     """Lofty has no such lead, or the credential cannot see it (404 / ``20006 LEAD_NOT_EXIST``)."""
+
+
+class SandboxError(ReconcilerError):
+    """The sandbox cannot start or cannot do what it was asked: a seed file that is not a list
+    of valid leads, a port already in use, an admin request about a lead it does not hold."""

@@ -66,11 +66,7 @@ class SandboxProcess:
         return result
 
     def lead(self, lead_id: int) -> dict[str, Any]:
-        response = httpx.get(
-            f"{self.url}/v1.0/leads/{lead_id}",
-            headers={"Authorization": f"Bearer {TOKEN}"},
-            timeout=10,
-        )
+        response = httpx.get(f"{self.url}/_sandbox/leads/{lead_id}", timeout=10)
         response.raise_for_status()
         result: dict[str, Any] = response.json()["lead"]
         return result

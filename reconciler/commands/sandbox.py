@@ -44,5 +44,5 @@ def sandbox(options: SandboxOptions, console: Console) -> int:
         console.say(f"Sandbox listening on {url}")
         console.note(f"Point the tool at it: export LOFTY_API_URL={url}  (Ctrl-C stops it)")
 
-    serve(config, ready=ready)
+    serve(config, ready=ready, log=console.note)
     return EXIT_OK

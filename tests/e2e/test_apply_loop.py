@@ -70,7 +70,7 @@ def test_one_field_edit_sends_one_put_with_only_that_field(
     assert sandbox.puts()[5:] == [{"leadId": 1003, "body": {"firstName": "Roberta"}}]
     stored = sandbox.lead(1003)
     assert stored["firstName"] == "Roberta"
-    assert stored["inquiry"]["priceMin"] == 101003
+    assert stored["leadInquiry"]["priceMin"] == 101003
 
 
 def test_thirty_percent_faults_every_lead_converges_within_its_retries(

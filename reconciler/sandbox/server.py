@@ -1,0 +1,436 @@
+"""The sandbox over HTTP: a threading HTTP/1.1 server on loopback, and `Sandbox`/`serve` to run it.
+
+The standard library's server, speaking HTTP/1.1 with keep-alive, so a pooled httpx client
+behaves against it as it does against Lofty. Bounds: a request body over `MAX_BODY_BYTES` is
+refused (413) without being read, as is a chunked one (411); an idle keep-alive connection is
+closed after `IDLE_TIMEOUT` seconds; once a request's first byte has arrived, a watchdog closes
+the connection if the request is not answered within `SandboxConfig.request_timeout`, so no
+client can hold a handler thread forever. Every answer, errors included, is JSON.
+
+Each request is logged as one line (method, path, status, milliseconds) to the `log` callable
+the caller passes; the path is escaped, so a request cannot put control characters in a log.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import json
+import re
+import signal
+import socket
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import FrameType
+from typing import Any
+from urllib.parse import SplitResult, parse_qs, urlsplit
+
+from reconciler.errors import SandboxError
+from reconciler.sandbox.api import DROP, NOT_FOUND, Api, Headers, Reply, Request
+from reconciler.sandbox.config import SandboxConfig
+from reconciler.sandbox.rules import Rejection
+from reconciler.sandbox.seed import generate_leads, load_seed, seed_entries
+
+MAX_BODY_BYTES = 1024 * 1024
+IDLE_TIMEOUT = 120.0  # seconds an idle keep-alive connection stays open
+FIRST_GENERATED_ID = 100_001  # generated leads start here, or after the highest seeded id
+
+Log = Callable[[str], None]
+_METHOD = re.compile(r"[A-Z]{1,16}")
+
+
+class Sandbox:
+    """A sandbox server; a context manager that starts on enter and stops on exit.
+
+    Raises SandboxError when its seed file is not a list of valid leads (on construction) or
+    when it cannot listen (on start). `log`, when given, receives one line per request.
+    """
+
+    def __init__(self, config: SandboxConfig, *, log: Log | None = None) -> None:
+        self.config = config
+        self._log = log
+        self._api = Api(config)
+        seeded: list[int] = []
+        if config.seed_file is not None:
+            bodies = load_seed(config.seed_file)
+            try:
+                seeded = self._api.seed(bodies, [])
+            except SandboxError as exc:
+                raise SandboxError(f"seed file {config.seed_file}: {exc}") from None
+        if config.generate:
+            first = max(FIRST_GENERATED_ID, max(seeded, default=0) + 1)
+            self._api.seed(
+                {}, generate_leads(config.generate, seed=config.random_seed, first_id=first)
+            )
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+
+    def __enter__(self) -> Sandbox:
+        self.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    def start(self) -> str:
+        """Bind, serve in a background thread and return the base URL (with the real port)."""
+        if self._server is not None:
+            return self.url
+        try:
+            server = _Server(self.config, self._api, self._log)
+        except OSError as exc:
+            raise SandboxError(_cannot_listen(self.config, exc)) from None
+        self._server = server
+        self._thread = threading.Thread(
+            target=server.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name=f"lofty-sandbox-{server.server_port}",
+            daemon=True,
+        )
+        self._thread.start()
+        return self.url
+
+    def stop(self) -> None:
+        """Stop serving, close the listening socket and every open client connection."""
+        server, self._server = self._server, None
+        if server is None:
+            return
+        server.shutdown()
+        server.close_connections()
+        server.server_close()
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+
+    @property
+    def url(self) -> str:
+        """Base URL such as `http://127.0.0.1:54321`; only while started."""
+        if self._server is None:
+            raise RuntimeError("the sandbox is not running; call start() first")
+        return self._server.url
+
+    # -- what tests see and do, as the admin endpoints offer it ---------------------------------
+
+    def lead(self, lead_id: int) -> dict[str, Any] | None:
+        """The lead as `GET /v1.0/leads/{leadId}` shows it, or None if none is held."""
+        return self._api.view(lead_id)
+
+    def record(self, lead_id: int) -> dict[str, Any] | None:
+        """The lead with what Lofty never shows (`leadTransaction`, property prices), or None;
+        the same document as `GET /_sandbox/leads/{leadId}`."""
+        return self._api.record(lead_id)
+
+    def leads(self) -> list[dict[str, Any]]:
+        """Every lead held, as `record` shows it, by leadId (`GET /_sandbox/leads`)."""
+        return self._api.records()
+
+    def stats(self) -> dict[str, Any]:
+        """Request counters; the same document as `GET /_sandbox/stats`.
+
+        `requests` counts every request under /v1.0 (401s, 429s and faults included);
+        `puts`/`gets` count, per leadId, the PUTs/GETs that got past auth and the rate limit
+        (injected faults included, so a client's retry shows as another request); `lists`
+        counts list requests the same way; `status_counts` is keyed by status code, with
+        `"dropped"` for connections closed without an answer; `faults` counts injected faults;
+        `first_request_at`/`last_request_at` are epoch seconds or None.
+        """
+        return self._api.stats()
+
+    def puts(self) -> list[dict[str, Any]]:
+        """Every PUT received, `{"leadId": ..., "body": ...}`, in order (`GET /_sandbox/puts`)."""
+        return self._api.puts()
+
+    def register(self, *lead_ids: int) -> None:
+        """Make these leads exist, as `POST /_sandbox/leads {"leadIds": [...]}` does."""
+        self._api.register(lead_ids)
+
+    def seed_leads(self, leads: Iterable[int | Mapping[str, Any]]) -> list[int]:
+        """Store leads as a seed file lists them (ids, or PUT-shaped objects with `leadId`),
+        through the PUT code path; returns their ids. Raises SandboxError for an invalid one."""
+        return self._api.seed(seed_entries(leads, where="seed_leads"), [])
+
+    def agent_edit(self, lead_id: int, fields: Mapping[str, Any]) -> dict[str, Any]:
+        """Change a lead as an agent in Lofty's UI would (PUT-shaped fields); returns the lead
+        as GET shows it. Not logged as a PUT; moves `lastUpdateTime`; marks the inquiry
+        `modifyByAgent`. Raises SandboxError when Lofty would refuse the change."""
+        result = self._api.agent_edit(lead_id, dict(fields))
+        if isinstance(result, Rejection):
+            raise SandboxError(f"agent edit of lead {lead_id} refused: {result.message}")
+        return result
+
+    def delete_lead(self, lead_id: int) -> None:
+        """Move a lead to the trash (a later GET is 404); SandboxError if none is held."""
+        if not self._api.delete(lead_id):
+            raise SandboxError(f"the sandbox holds no lead {lead_id} to delete")
+
+
+def serve(config: SandboxConfig, *, ready: Callable[[str], None], log: Log | None) -> None:
+    """Serve until SIGINT or SIGTERM; call `ready(url)` once listening. Main thread only.
+
+    `log` receives one line per request (method, path, status, milliseconds), or None.
+    """
+    stopping = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stopping.set()
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        with Sandbox(config, log=log) as sandbox:
+            ready(sandbox.url)
+            # A timed wait so the signal handler gets its turn on every platform.
+            while not stopping.wait(0.2):
+                pass
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def printable(text: str) -> str:
+    """`text` with every backslash and unprintable character escaped, safe for one log line."""
+    return "".join(
+        char if char.isprintable() and char != "\\" else char.encode("unicode_escape").decode()
+        for char in text
+    )
+
+
+def _cannot_listen(config: SandboxConfig, exc: OSError) -> str:
+    where = f"{config.host}:{config.port}"
+    if exc.errno == errno.EADDRINUSE:
+        return (
+            f"cannot listen on {where}: the port is already in use; "
+            "choose another --port, or 0 for a free one"
+        )
+    return f"cannot listen on {where}: {exc.strerror or exc}"
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    # Benchmarks open 10-20 connections at once; a short backlog would make some wait a full
+    # SYN retransmit (a second) before they are even accepted.
+    request_queue_size = 128
+
+    def __init__(self, config: SandboxConfig, api: Api, log: Log | None) -> None:
+        self.config = config
+        self.api = api
+        self._log = log
+        self._log_lock = threading.Lock()
+        self._connections: set[socket.socket] = set()
+        self._deadlines: dict[socket.socket, float] = {}
+        self._connections_lock = threading.Lock()
+        self._stopping = threading.Event()
+        host = "127.0.0.1" if config.host == "localhost" else config.host
+        self.address_family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        self._watchdog = threading.Thread(target=self._watch, name="sandbox-watchdog", daemon=True)
+        super().__init__((host, config.port), _Handler)  # closes itself if it cannot bind
+        self._watchdog.start()
+
+    @property
+    def url(self) -> str:
+        host = str(self.server_address[0])
+        host = f"[{host}]" if ":" in host else host
+        return f"http://{host}:{self.server_port}"
+
+    def log_line(self, line: str) -> None:
+        if self._log is not None:
+            with self._log_lock:  # one whole line at a time from many handler threads
+                self._log(line)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        with self._connections_lock:
+            self._connections.add(request)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request: Any) -> None:
+        with self._connections_lock:
+            self._connections.discard(request)
+            self._deadlines.pop(request, None)
+        super().shutdown_request(request)
+
+    def close_connections(self) -> None:
+        """End idle keep-alive connections, so their threads and clients notice the stop."""
+        with self._connections_lock:
+            connections = list(self._connections)
+        for connection in connections:
+            _hang_up(connection)
+
+    def server_close(self) -> None:
+        self._stopping.set()
+        super().server_close()
+        if self._watchdog.ident is not None:
+            self._watchdog.join()
+
+    def begin(self, connection: socket.socket) -> None:
+        """A request has started on this connection: it must be answered within the timeout."""
+        with self._connections_lock:
+            self._deadlines[connection] = time.monotonic() + self.config.request_timeout
+
+    def end(self, connection: socket.socket) -> None:
+        with self._connections_lock:
+            self._deadlines.pop(connection, None)
+
+    def _watch(self) -> None:
+        """Close connections whose request has outlived its deadline (a stalled client)."""
+        while not self._stopping.wait(0.1):
+            now = time.monotonic()
+            with self._connections_lock:
+                overdue = [c for c, deadline in self._deadlines.items() if deadline <= now]
+                for connection in overdue:
+                    del self._deadlines[connection]
+            for connection in overdue:
+                _hang_up(connection)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client hanging up mid-request is ordinary; anything else is a bug worth a traceback.
+        if isinstance(sys.exc_info()[1], OSError):
+            return
+        super().handle_error(request, client_address)
+
+
+def _hang_up(connection: socket.socket) -> None:
+    with contextlib.suppress(OSError):  # already gone
+        connection.shutdown(socket.SHUT_RDWR)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _Server
+    protocol_version = "HTTP/1.1"  # keep-alive, as httpx expects from Lofty
+    disable_nagle_algorithm = True  # headers and body are separate writes; don't delay the body
+    timeout = IDLE_TIMEOUT
+    # A request line without a version is answered as HTTP/1.0, with a status line and headers
+    # (HTTP/0.9 would send the JSON body alone).
+    default_request_version = "HTTP/1.0"
+    _started = 0.0
+
+    def handle_one_request(self) -> None:
+        # Wait for the next request's first byte under the idle timeout; from then on the whole
+        # request (line, headers, body, answer) runs under the watchdog's deadline.
+        try:
+            if not self.rfile.peek(1):  # type: ignore[attr-defined]
+                self.close_connection = True
+                return
+        except OSError:  # idle for too long, or reset
+            self.close_connection = True
+            return
+        self._started = time.perf_counter()
+        self.server.begin(self.connection)
+        try:
+            super().handle_one_request()
+        finally:
+            self.server.end(self.connection)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Silence the default log; `_log` writes one escaped line per request instead."""
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """The standard library's errors (bad request line, 501, ...), as JSON like every other."""
+        self.close_connection = True
+        reason = message or self.responses.get(code, ("Error",))[0]
+        self._send(Reply(code, {"code": code, "message": reason}))
+
+    def do_GET(self) -> None:
+        self._dispatch()
+
+    def do_PUT(self) -> None:
+        self._dispatch()
+
+    def do_POST(self) -> None:
+        self._dispatch()
+
+    def do_DELETE(self) -> None:
+        self._dispatch()
+
+    def do_PATCH(self) -> None:
+        self._dispatch()
+
+    def _dispatch(self) -> None:
+        body = self._read_body()
+        if body is None:
+            return
+        target = _split(self.path)
+        if target is None:
+            self._send(Reply(400, {"code": 400, "message": "Bad Request"}))
+            return
+        request = Request(
+            method=self.command,
+            path=target.path,
+            query=parse_qs(target.query, keep_blank_values=True),
+            authorization=self.headers.get("Authorization"),
+            body=body,
+        )
+        if target.path.startswith("/v1.0/"):
+            self._api(request)
+        elif target.path.startswith("/_sandbox/"):
+            self._send(self.server.api.admin(request))
+        else:
+            self._send(NOT_FOUND)
+
+    def _read_body(self) -> bytes | None:
+        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+            self.close_connection = True
+            self._send(Reply(411, {"code": 411, "message": "Length Required"}))
+            return None
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+        except ValueError:
+            length = -1
+        if not 0 <= length <= MAX_BODY_BYTES:
+            self.close_connection = True  # the rest of the stream cannot be trusted
+            self._send(Reply(413, {"code": 413, "message": "Payload Too Large"}))
+            return None
+        body = self.rfile.read(length) if length else b""
+        if len(body) < length:  # the client hung up, or the watchdog did
+            self.close_connection = True
+            self._log("incomplete")
+            return None
+        return body
+
+    def _api(self, request: Request) -> None:
+        api = self.server.api
+        api.arrive()
+        if self.server.config.latency_ms:
+            time.sleep(self.server.config.latency_ms / 1000)
+        reply, limit_headers = api.handle(request)
+        api.answered(reply)
+        if reply is DROP:
+            self.close_connection = True
+            self._log("dropped")
+            return
+        self._send(reply, limit_headers)
+
+    def _send(self, reply: Reply, extra_headers: Headers = ()) -> None:
+        payload = json_bytes(reply.body)
+        self.send_response(reply.status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(payload)))
+        for name, value in (*extra_headers, *reply.headers):
+            self.send_header(name, value)
+        if self.close_connection:
+            self.send_header("Connection", "close")
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(payload)
+        self._log(str(reply.status))
+
+    def _log(self, outcome: str) -> None:
+        method = self.command if _METHOD.fullmatch(self.command or "") else "-"
+        target = _split(getattr(self, "path", "") or "")
+        path = printable(self.path if target is None else target.path) or "-"
+        elapsed = round((time.perf_counter() - self._started) * 1000)
+        self.server.log_line(f"{method} {path} {outcome} {elapsed}ms")
+
+
+def json_bytes(body: object) -> bytes:
+    """A body as compact JSON (ASCII-only, so every client decodes it alike)."""
+    return json.dumps(body, separators=(",", ":")).encode()
+
+
+def _split(target: str) -> SplitResult | None:
+    """A request target's parts, or None when it is not a URL at all (`http://[x`)."""
+    try:
+        return urlsplit(target)
+    except ValueError:
+        return None
