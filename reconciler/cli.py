@@ -319,7 +319,7 @@ def schema() -> int:
     default=0.0,
     show_default=True,
     type=click.FloatRange(0, 1),
-    help="Fraction of PUTs answered with 500/503 or a dropped connection.",
+    help="Fraction of API requests (reads too) answered with 500/503 or a dropped connection.",
 )
 @click.option(
     "--rate-limit",
@@ -338,9 +338,29 @@ def schema() -> int:
 @click.option(
     "--seed",
     type=click.Path(path_type=Path, dir_okay=False, exists=True),
-    help="JSON/YAML leads that exist; without it every leadId exists.",
+    help="JSON/YAML leads that exist; without it (or --generate) every leadId exists.",
 )
-@click.option("--random-seed", type=int, help="Make injected faults reproducible.")
+@click.option(
+    "--random-seed",
+    type=int,
+    help="Make faults, short list pages and generated leads reproducible.",
+)
+@click.option(
+    "--generate",
+    default=0,
+    show_default=True,
+    type=click.IntRange(min=0),
+    metavar="N",
+    help="Create N realistic leads at start, from leadId 100001 (after any seeded id); then "
+    "only they, seeded and registered leads exist.",
+)
+@click.option(
+    "--metadata-key",
+    default="_metadata",
+    show_default=True,
+    type=click.Choice(["_metadata", "get_metadata"]),
+    help="Where GET /v1.0/leads puts paging metadata (Lofty: _metadata; its schema: get_metadata).",
+)
 def sandbox(
     port: int,
     latency_ms: float,
@@ -349,6 +369,8 @@ def sandbox(
     rate_window: float,
     seed: Path | None,
     random_seed: int | None,
+    generate: int,
+    metadata_key: Literal["_metadata", "get_metadata"],
 ) -> int:
     """Run a Lofty-compatible API on loopback for demos and tests.
 
@@ -366,5 +388,7 @@ def sandbox(
         rate_window=rate_window,
         seed=seed,
         random_seed=random_seed,
+        generate=generate,
+        metadata_key=metadata_key,
     )
     return _run(lambda console: command(options, console))

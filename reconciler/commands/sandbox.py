@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from reconciler.commands import EXIT_OK
 from reconciler.console import Console, secrets_in
@@ -19,6 +20,8 @@ class SandboxOptions:
     rate_window: float = 60.0
     seed: Path | None = None
     random_seed: int | None = None
+    generate: int = 0
+    metadata_key: Literal["_metadata", "get_metadata"] = "_metadata"
 
 
 def sandbox(options: SandboxOptions, console: Console) -> int:
@@ -36,6 +39,8 @@ def sandbox(options: SandboxOptions, console: Console) -> int:
             seed_file=options.seed,
             credentials=secrets,
             random_seed=options.random_seed,
+            generate=options.generate,
+            metadata_key=options.metadata_key,
         )
     except ValueError as exc:
         raise ConfigError(str(exc)) from None

@@ -10,7 +10,8 @@ endpoints (no auth) to seed leads, read counters and edit or delete a lead as an
 
 Its rooms, in the order a request meets them:
     config   SandboxConfig: how it listens, what it holds at start, how it misbehaves
-    server   HTTP: Sandbox (start/stop, and the admin actions as Python), serve(), bounds, log
+    runner   Sandbox: start, stop, and the admin actions as Python; serve() for the CLI
+    server   HTTP: the threading server, its bounds (body cap, timeouts), the request log
     api      routes, auth, rate limit, faults, counters, the admin endpoints
     rules    what Lofty refuses in an Update Lead body (an independent copy of the model's
              rules, on purpose: see its docstring), and how it cuts what it keeps
@@ -25,8 +26,9 @@ from reconciler.errors import SandboxError
 from reconciler.sandbox.api import UNLIMITED
 from reconciler.sandbox.config import SandboxConfig
 from reconciler.sandbox.rules import Rejection, check_update
+from reconciler.sandbox.runner import Sandbox, serve
 from reconciler.sandbox.seed import GeneratedLead, generate_leads, load_seed
-from reconciler.sandbox.server import MAX_BODY_BYTES, Sandbox, serve
+from reconciler.sandbox.server import MAX_BODY_BYTES
 from reconciler.sandbox.store import PIPELINE
 
 __all__ = [

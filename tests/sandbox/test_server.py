@@ -362,3 +362,36 @@ def test_cli_reports_a_port_in_use_and_a_bad_seed_in_one_line(tmp_path: Path) ->
         assert len(result.stderr.splitlines()) == 1, result.stderr
     assert in_use.stderr.startswith(f"error: cannot listen on 127.0.0.1:{port}: ")
     assert seeded.stderr.startswith(f"error: seed file {bad}: entry 0 (leadId 1): ")
+
+
+def test_cli_serves_generated_leads_and_logs_each_request_on_stderr(tmp_path: Path) -> None:
+    args = ("--generate", "3", "--random-seed", "1", "--metadata-key", "get_metadata")
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "LOFTY_ACCESS_TOKEN": "only-this"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "reconciler", "sandbox", "--port", "0", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        cwd=REPO,
+    )
+    try:
+        assert process.stdout is not None and process.stderr is not None
+        url = process.stdout.readline().strip().rsplit(" ", 1)[-1]
+        assert url.startswith("http://127.0.0.1:")
+        with httpx.Client(base_url=url, headers={"Authorization": "Bearer only-this"}) as client:
+            body = client.get("/v1.0/leads", params={"limit": 100, "offset": 0}).json()
+            wrong = client.get("/v1.0/leads/100001", headers={"Authorization": "Bearer other"})
+        assert body["get_metadata"]["total"] == 3
+        assert wrong.status_code == 401  # with LOFTY_ACCESS_TOKEN set, only that secret
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=5) == 0
+        lines = process.stderr.read().splitlines()
+    finally:
+        process.kill()
+        process.wait()
+    assert lines[0].startswith("Point the tool at it: export LOFTY_API_URL=")
+    assert [line.rsplit(" ", 1)[0] for line in lines[1:]] == [
+        "GET /v1.0/leads 200",
+        "GET /v1.0/leads/100001 401",
+    ]
