@@ -270,7 +270,7 @@ class Api:
 
     def _admin_add(self, raw: bytes) -> Reply:
         try:
-            data = json.loads(raw)
+            data = json.loads(raw, parse_constant=_refuse_constant)
         except ValueError:
             data = None
         usage = 'expected {"leadIds": [integers >= 1]} or {"leads": [lead objects with leadId]}'

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import math
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -190,10 +191,24 @@ def _first_problem(body: object) -> tuple[str, str] | None:
     if unknown:
         hint = difflib.get_close_matches(unknown[0], known_fields, n=1)
         return unknown[0], "unknown field" + (f" (did you mean {hint[0]}?)" if hint else "")
+    infinite = next(_non_finite(body, ()), None)
+    if infinite is not None:  # `1e999` parses as infinity, which no JSON answer could carry
+        return _path(infinite), "must be a finite number"
     error = best_match(validator.iter_errors(body))
     if error is not None:
         return _path(error.absolute_path), error.message
     return next(_rule_problems(body), None)
+
+
+def _non_finite(value: object, at: tuple[str | int, ...]) -> Iterator[tuple[str | int, ...]]:
+    if isinstance(value, float) and not math.isfinite(value):
+        yield at
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from _non_finite(item, (*at, key))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _non_finite(item, (*at, index))
 
 
 # --- the prose rules ------------------------------------------------------------------------------

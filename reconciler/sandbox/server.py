@@ -44,6 +44,8 @@ def printable(text: str) -> str:
 
 
 class HttpServer(ThreadingHTTPServer):
+    """The listening socket, a thread per connection, and the watchdog over stalled requests."""
+
     daemon_threads = True
     # Benchmarks open 10-20 connections at once; a short backlog would make some wait a full
     # SYN retransmit (a second) before they are even accepted.
@@ -110,7 +112,7 @@ class HttpServer(ThreadingHTTPServer):
 
     def _watch(self) -> None:
         """Close connections whose request has outlived its deadline (a stalled client)."""
-        while not self._stopping.wait(0.1):
+        while not self._stopping.wait(min(0.25, self.config.request_timeout / 4)):
             now = time.monotonic()
             with self._connections_lock:
                 overdue = [c for c, deadline in self._deadlines.items() if deadline <= now]
@@ -253,15 +255,16 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _log(self, outcome: str) -> None:
         method = self.command if _METHOD.fullmatch(self.command or "") else "-"
-        target = _split(getattr(self, "path", "") or "")
-        path = printable(self.path if target is None else target.path) or "-"
+        raw = getattr(self, "path", "") or ""  # unset when the request line was unreadable
+        target = _split(raw)
+        path = printable(raw if target is None else target.path) or "-"
         elapsed = round((time.perf_counter() - self._started) * 1000)
         self.server.log_line(f"{method} {path} {outcome} {elapsed}ms")
 
 
 def json_bytes(body: object) -> bytes:
     """A body as compact JSON (ASCII-only, so every client decodes it alike)."""
-    return json.dumps(body, separators=(",", ":")).encode()
+    return json.dumps(body, separators=(",", ":"), allow_nan=False).encode()
 
 
 def _split(target: str) -> SplitResult | None:

@@ -139,6 +139,17 @@ def test_malformed_json_gets_400(client: httpx.Client) -> None:
     assert nan.status_code == 400 and "NaN is not valid JSON" in nan.json()["message"]
 
 
+def test_a_number_too_large_for_a_double_is_400(client: httpx.Client, sandbox: Sandbox) -> None:
+    """`1e999` parses as infinity, which no JSON answer could carry back."""
+    body = b'{"property": {"city": "Austin", "bathrooms": 1e999}}'
+    response = client.put("/v1.0/leads/1", content=body)
+    assert response.status_code == 400
+    assert response.json()["message"] == (
+        "INVALID_PARAMETER: property.bathrooms: must be a finite number"
+    )
+    assert sandbox.lead(1) is None
+
+
 @pytest.mark.parametrize(
     "block",
     [{}, {"city": "", "state": "  ", "county": "Travis"}, {"streetAddress": "", "price": 1}],

@@ -79,6 +79,7 @@ def test_seed_file_shapes(tmp_path: Path, name: str, text: str) -> None:
             "- leadId: 4\n  property: {id: 9, city: Austin}\n",
             "leadId 4: 200108 LEAD_PROPERTY_NOT_EXIST",
         ),
+        ("- leadId: 5\n  property: {city: A, bathrooms: .nan}\n", "must be a finite number"),
     ],
 )
 def test_bad_seed_file_is_a_sandbox_error(tmp_path: Path, text: str, message: str) -> None:
