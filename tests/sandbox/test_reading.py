@@ -108,6 +108,7 @@ def test_a_deleted_lead_is_404_unless_with_trash(client: httpx.Client, sandbox: 
     assert put(client, 80, {"firstName": "Back"}).status_code == 404
     trashed = client.get("/v1.0/leads/80", params={"withTrash": "true"})
     assert trashed.status_code == 200 and trashed.json()["lead"]["firstName"] == "Gone"
+    assert_vendor_shape(trashed.json()["lead"], "LeadResponse")
     refused = client.get("/v1.0/leads/80", params={"withTrash": "maybe"})
     assert refused.status_code == 400 and refused.json()["code"] == 20012
     assert sandbox.lead(80) is None

@@ -21,21 +21,28 @@ import pytest
 
 from reconciler.errors import SandboxError
 from reconciler.sandbox import MAX_BODY_BYTES, Sandbox, SandboxConfig
-from tests.sandbox.helpers import BEARER, put, read
+from tests.sandbox.helpers import BEARER, assert_vendor_shape, put, read
 from tests.vendor import REPO
 
 # --- auth -----------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("path", ["/v1.0/leads/1", "/v1.0/leads"])
-def test_both_auth_schemes_are_accepted(sandbox: Sandbox, path: str) -> None:
+@pytest.mark.parametrize(
+    ("path", "unwrap", "shape"),
+    [("/v1.0/leads/1", "lead", "LeadResponse"), ("/v1.0/leads", None, "LeadListResponse")],
+)
+def test_both_auth_schemes_are_accepted(
+    sandbox: Sandbox, path: str, unwrap: str | None, shape: str
+) -> None:
     """DESIGN, "CLI": an access token is sent as `Bearer`, an API key as `token`."""
     for header in ("Bearer secret-token", "token api-key"):
         headers = {"Authorization": header}
-        assert httpx.put(f"{sandbox.url}/v1.0/leads/1", json={}, headers=headers).json() == {
-            "leadId": 1
-        }
-        assert httpx.get(f"{sandbox.url}{path}", headers=headers).status_code == 200, header
+        written = httpx.put(f"{sandbox.url}/v1.0/leads/1", json={}, headers=headers)
+        assert written.json() == {"leadId": 1}
+        response = httpx.get(f"{sandbox.url}{path}", headers=headers)
+        assert response.status_code == 200, header
+        body = response.json()
+        assert_vendor_shape(body[unwrap] if unwrap else body, shape)
 
 
 @pytest.mark.parametrize(
@@ -59,6 +66,7 @@ def test_without_configured_credentials_any_secret_is_accepted() -> None:
         ok = httpx.get(f"{sandbox.url}/v1.0/leads/3", headers={"Authorization": "token anything"})
         refused = httpx.get(f"{sandbox.url}/v1.0/leads/3")
     assert ok.status_code == 200 and ok.json()["lead"]["leadId"] == 3
+    assert_vendor_shape(ok.json()["lead"], "LeadResponse")
     assert refused.status_code == 401
 
 
