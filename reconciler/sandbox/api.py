@@ -7,6 +7,8 @@ get an injected fault, whether they read or write:
     GET /v1.0/leads/{leadId}[?withTrash=true]   {"lead": LeadResponse}, or 404 LEAD_NOT_EXIST
     PUT /v1.0/leads/{leadId}                    {"leadId": ...}; the body as Update Lead takes it
     GET /v1.0/leads?...                          LeadListResponse (see `listing`)
+Without a seed file or generated leads every leadId exists: a lead comes into being, holding
+only Lofty's defaults, at its first GET or PUT (and is listed from then on).
 Admin requests (under `/_sandbox`) need no credential, are not counted and never fail on purpose:
     GET    /_sandbox/stats                      request counters (`Sandbox.stats`)
     GET    /_sandbox/puts                       every PUT body received, in order
@@ -285,7 +287,7 @@ class Api:
         if not isinstance(data.get("leads"), list):
             return Reply(400, {"code": 20012, "message": usage})
         try:
-            seeded = self.seed(seed_entries(data["leads"], where="request"), [])
+            seeded = self.seed(seed_entries(data["leads"], where="request"))
         except SandboxError as exc:
             return Reply(400, {"code": 20012, "message": str(exc)})
         return Reply(200, {"leadIds": seeded})
@@ -300,10 +302,8 @@ class Api:
 
     # -- admin as Python: what `Sandbox` offers tests ---------------------------------------------
 
-    def seed(
-        self, leads: Mapping[int, Mapping[str, Any]], generated: Iterable[GeneratedLead]
-    ) -> list[int]:
-        """Store checked PUT bodies (and generated leads) as PUTs would; returns their ids.
+    def seed(self, leads: Mapping[int, Mapping[str, Any]]) -> list[int]:
+        """Store checked PUT bodies as PUTs would (not logged as PUTs); returns their ids.
 
         Raises SandboxError when the store refuses a body (a `property.id` the lead does not
         have); the leads before it stay stored.
@@ -314,14 +314,16 @@ class Api:
                 rejection = self._store.update(lead_id, body)
                 if rejection is not None:
                     raise SandboxError(f"leadId {lead_id}: {rejection.code} {rejection.message}")
-            ids = list(leads)
-            for lead in generated:
+            return list(leads)
+
+    def add_generated(self, leads: Iterable[GeneratedLead]) -> None:
+        """Store generated leads, dated when they say they were written."""
+        with self._lock:
+            for lead in leads:
                 self._store.register(lead.lead_id, at=lead.at)
                 for body in lead.bodies:
                     self._store.update(lead.lead_id, body, at=lead.at)
                 self._store.set_server_fields(lead.lead_id, lead.server)
-                ids.append(lead.lead_id)
-            return ids
 
     def register(self, lead_ids: Iterable[int]) -> None:
         """Make leads exist (holding only Lofty's defaults if new)."""
@@ -365,11 +367,6 @@ class Api:
         """Every lead held and not trashed, write-only fields included, by leadId."""
         with self._lock:
             return [self._store.view(lead, write_only=True) for lead in self._store.held()]
-
-    def highest_id(self) -> int:
-        """The highest leadId held, 0 when none."""
-        with self._lock:
-            return max((lead.lead_id for lead in self._store.held()), default=0)
 
     def puts(self) -> list[dict[str, Any]]:
         """Every PUT received past auth and the rate limit, refused ones included, in order."""

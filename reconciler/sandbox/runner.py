@@ -40,13 +40,13 @@ class Sandbox:
         if config.seed_file is not None:
             bodies = load_seed(config.seed_file)
             try:
-                seeded = self._api.seed(bodies, [])
+                seeded = self._api.seed(bodies)
             except SandboxError as exc:
                 raise SandboxError(f"seed file {config.seed_file}: {exc}") from None
         if config.generate:
             first = max(FIRST_GENERATED_ID, max(seeded, default=0) + 1)
-            self._api.seed(
-                {}, generate_leads(config.generate, seed=config.random_seed, first_id=first)
+            self._api.add_generated(
+                generate_leads(config.generate, seed=config.random_seed, first_id=first)
             )
         self._server: HttpServer | None = None
         self._thread: threading.Thread | None = None
@@ -133,7 +133,7 @@ class Sandbox:
     def seed_leads(self, leads: Iterable[int | Mapping[str, Any]]) -> list[int]:
         """Store leads as a seed file lists them (ids, or PUT-shaped objects with `leadId`),
         through the PUT code path; returns their ids. Raises SandboxError for an invalid one."""
-        return self._api.seed(seed_entries(leads, where="seed_leads"), [])
+        return self._api.seed(seed_entries(leads, where="seed_leads"))
 
     def agent_edit(self, lead_id: int, fields: Mapping[str, Any]) -> dict[str, Any]:
         """Change a lead as an agent in Lofty's UI would (PUT-shaped fields); returns the lead
