@@ -8,7 +8,8 @@ the connection if the request is not answered within `SandboxConfig.request_time
 client can hold a handler thread forever. Every answer, errors included, is JSON.
 
 Each request is logged as one line (method, path, status, milliseconds) to the `log` callable
-the caller passes; the path is escaped, so a request cannot put control characters in a log.
+the caller passes; the path is escaped (`sanitize.clean`, the tool's one escaper), so a request
+cannot put control characters in a log.
 """
 
 from __future__ import annotations
@@ -27,20 +28,13 @@ from urllib.parse import SplitResult, parse_qs, urlsplit
 
 from reconciler.sandbox.api import DROP, NOT_FOUND, Api, Headers, Reply, Request
 from reconciler.sandbox.config import SandboxConfig
+from reconciler.sanitize import clean
 
 MAX_BODY_BYTES = 1024 * 1024
 IDLE_TIMEOUT = 120.0  # seconds an idle keep-alive connection stays open
 
 Log = Callable[[str], None]
 _METHOD = re.compile(r"[A-Z]{1,16}")
-
-
-def printable(text: str) -> str:
-    """`text` with every backslash and unprintable character escaped, safe for one log line."""
-    return "".join(
-        char if char.isprintable() and char != "\\" else char.encode("unicode_escape").decode()
-        for char in text
-    )
 
 
 class HttpServer(ThreadingHTTPServer):
@@ -257,7 +251,7 @@ class _Handler(BaseHTTPRequestHandler):
         method = self.command if _METHOD.fullmatch(self.command or "") else "-"
         raw = getattr(self, "path", "") or ""  # unset when the request line was unreadable
         target = _split(raw)
-        path = printable(raw if target is None else target.path) or "-"
+        path = clean(raw if target is None else target.path) or "-"
         elapsed = round((time.perf_counter() - self._started) * 1000)
         self.server.log_line(f"{method} {path} {outcome} {elapsed}ms")
 

@@ -120,11 +120,12 @@ def test_a_deleted_lead_is_404_unless_with_trash(client: httpx.Client, sandbox: 
 @pytest.fixture
 def crowd() -> Iterator[tuple[Sandbox, httpx.Client]]:
     """25 leads 1..25: stage A for odd ids, B for even; tags by divisibility; no short pages."""
-    config = SandboxConfig(generate=0, short_page_rate=0.0, random_seed=1)
+    config = SandboxConfig(short_page_rate=0.0, random_seed=1)
     with Sandbox(config) as sandbox, httpx.Client(base_url=sandbox.url, headers=BEARER) as http:
         for lead_id in range(1, 26):
             tags = [name for name, n in (("two", 2), ("three", 3), ("five", 5)) if lead_id % n == 0]
-            body = {"stage": "A" if lead_id % 2 else "B", "tags": tags, "source": f"S{lead_id % 4}"}
+            body: dict[str, Any] = {"stage": "A" if lead_id % 2 else "B", "tags": tags}
+            body["source"] = f"S{lead_id % 4}"
             if lead_id % 5 == 0:
                 body |= {"segments": ["Luxury"], "assignedUserId": 7}
             assert put(http, lead_id, body).status_code == 200

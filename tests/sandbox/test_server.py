@@ -306,7 +306,7 @@ def test_each_request_is_logged_once_escaped() -> None:
     assert shown == [
         ("PUT", "/v1.0/leads/1", "200"),  # no query string: it may hold client data
         ("GET", "/_sandbox/stats", "200"),
-        ("GET", "/v1.0/\\x1b[31mred\\x07", "401"),
+        ("GET", "/v1.0/\\u001b[31mred\\u0007", "401"),
         ("-", "/", "501"),  # a method that is not one is not echoed
     ]
     assert not any(char < " " for line in lines for char in line)
@@ -346,7 +346,11 @@ def test_a_port_in_use_is_a_sandbox_error() -> None:
 
 
 def _cli(*args: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
-    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "LOFTY_ACCESS_TOKEN": "t"}
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "HOME": str(tmp_path),
+        "LOFTY_ACCESS_TOKEN": "sandbox-test-token",
+    }
     return subprocess.run(
         [sys.executable, "-m", "reconciler", "sandbox", *args],
         capture_output=True,
