@@ -132,23 +132,25 @@ def rate_limited(base: Path, *, quick: bool) -> Result:
 
 def postgres(base: Path) -> Result | None:
     """F: apply 1,000 changed leads with the state in PostgreSQL vs in the local file."""
-    from pgserver import PostgresUnavailable, temporary_postgres
+    from tests.pgcluster import PostgresError, temporary_cluster
 
     leads = ChangedLeads(base, 1_000)
     try:
-        with temporary_postgres() as server, sandbox() as box:
+        # Durable (fsync on, unlike the suite's): the local state it is compared with fsyncs
+        # every write.
+        with temporary_cluster(durable=True) as server, sandbox() as box:
             local_runs, pg_runs = [], []
             for n in range(3):
                 local = str(leads.fresh_state())
                 local_runs.append(leads.apply(box, local, "--parallelism", str(PARALLELISM)))
-                url = f"{server.url}?workspace=bench{n}"
+                url = f"{server.url()}?workspace=bench{n}"
                 backend = open_state(url, env={})
                 try:
                     backend.write(leads.records)
                 finally:
                     backend.close()
                 pg_runs.append(leads.apply(box, url, "--parallelism", str(PARALLELISM)))
-    except PostgresUnavailable as exc:
+    except PostgresError as exc:
         say(f"  skipped: {exc}")
         return None
     local_best, pg_best = best(local_runs), best(pg_runs)
@@ -159,7 +161,8 @@ def postgres(base: Path) -> Result | None:
         pg_best.wall / local_best.wall,
         "<= 1.3",
         [
-            f"sandbox without latency, --parallelism {PARALLELISM}; {server.version}; "
+            f"sandbox without latency, --parallelism {PARALLELISM}; "
+            f"PostgreSQL {server.binaries.version}; "
             f"local runs {', '.join(f'{r.wall:.2f}' for r in local_runs)}s, "
             f"PostgreSQL runs {', '.join(f'{r.wall:.2f}' for r in pg_runs)}s"
         ],

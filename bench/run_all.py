@@ -20,7 +20,9 @@ import traceback
 from collections.abc import Callable
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+# The benchmark modules import each other by name, and F starts its PostgreSQL server with the
+# suite's own helper (tests/pgcluster.py): the bench folder and the repo root are on the path.
+sys.path[:0] = [str(Path(__file__).resolve().parent), str(Path(__file__).resolve().parents[1])]
 
 import bench_apply  # noqa: E402
 from bench_plan import PlanBench  # noqa: E402

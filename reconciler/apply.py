@@ -15,8 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
-from reconciler.client import ApiUnreachableError
-from reconciler.errors import ApiError
+from reconciler.errors import ApiError, ApiUnreachableError, AuthError
 from reconciler.plan import LeadChange, Plan
 from reconciler.state import LeadRecord, StateBackend
 
@@ -27,6 +26,13 @@ class LeadUpdater(Protocol):
     """What apply needs of the Lofty client."""
 
     async def update_lead(self, lead_id: int, body: dict[str, object]) -> None: ...
+
+
+# Failures that would repeat for every lead: the first one ends the run, and says why once.
+_RUN_ENDING: dict[type[ApiError], str] = {
+    ApiUnreachableError: "no answer from Lofty; the run stopped",
+    AuthError: "Lofty refused the credential; the run stopped",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,9 +52,11 @@ Progress = Callable[[Outcome, int, int], None]
 
 @dataclass(frozen=True)
 class ApplyResult:
-    """Every lead's outcome, in plan order."""
+    """Every lead's outcome, in plan order, and why the run stopped early if it did (then the
+    leads not yet sent are `skipped`)."""
 
     outcomes: tuple[Outcome, ...]
+    stopped: str | None = None
 
     def count(self, status: Status) -> int:
         return sum(o.status == status for o in self.outcomes)
@@ -89,11 +97,11 @@ async def apply_plan(
     writer = _StateWriter(state)
     writer_task = asyncio.create_task(writer.run())
     gate = asyncio.Semaphore(max(1, parallelism))
-    unreachable: list[ApiError] = []
+    stopping: list[ApiError] = []
 
     async def one(change: LeadChange) -> None:
         nonlocal done
-        outcome = await _apply_one(change, client, gate, writer, unreachable)
+        outcome = await _apply_one(change, client, gate, writer, stopping)
         outcomes[change.lead_id] = outcome
         done += 1
         if progress:
@@ -104,7 +112,8 @@ async def apply_plan(
     finally:
         await writer.close()
         await writer_task
-    return ApplyResult(tuple(outcomes[c.lead_id] for c in plan.changes))
+    stopped = str(stopping[0]) if stopping else None
+    return ApplyResult(tuple(outcomes[c.lead_id] for c in plan.changes), stopped)
 
 
 async def _apply_one(
@@ -112,7 +121,7 @@ async def _apply_one(
     client: LeadUpdater,
     gate: asyncio.Semaphore,
     writer: _StateWriter,
-    unreachable: list[ApiError],
+    stopping: list[ApiError],
 ) -> Outcome:
     def end(status: Status, message: str = "", called: bool = True) -> Outcome:
         return Outcome(change.lead_id, change.file, change.action, status, message, called)
@@ -121,12 +130,15 @@ async def _apply_one(
     try:
         # Only the call holds a slot: waiting for the state write must not idle one.
         async with gate:
-            if unreachable:
-                return end("skipped", f"not sent: {unreachable[0]}", called=False)
+            if stopping:
+                return end("skipped", "not sent: the run stopped before it", called=False)
             await client.update_lead(change.lead_id, change.body)
     except ApiError as exc:
-        if isinstance(exc, ApiUnreachableError):
-            unreachable.append(exc)
+        for kind, short in _RUN_ENDING.items():
+            if isinstance(exc, kind):
+                # The reason is said once for the whole run (ApplyResult.stopped), not per lead.
+                stopping.append(exc)
+                return end("failed", short)
         return end("failed", str(exc))
     try:
         await writer.record(change.record)
@@ -170,13 +182,25 @@ class _StateWriter:
             try:
                 await asyncio.to_thread(self._state.write, [r for r, _ in batch])
             except Exception as exc:
-                for _, done in batch:
-                    done.set_exception(exc)
+                _settle(batch, exc)
             else:
-                for _, done in batch:
-                    done.set_result(None)
+                _settle(batch, None)
             if not closing:
                 # A write costs about the same for one record or many (the local file is
                 # rewritten whole): let successes gather for a moment rather than writing
                 # back to back, which would hold the GIL and slow the calls.
                 await asyncio.sleep(min(_GATHER_FACTOR * (time.monotonic() - started), 0.5))
+
+
+def _settle(
+    batch: list[tuple[LeadRecord, asyncio.Future[None]]], failure: Exception | None
+) -> None:
+    """Tell each waiting lead how its write went. A lead whose task was cancelled (Ctrl-C)
+    no longer waits; its record was still written if the write succeeded."""
+    for _, done in batch:
+        if done.done():
+            continue
+        if failure is None:
+            done.set_result(None)
+        else:
+            done.set_exception(failure)

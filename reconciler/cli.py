@@ -1,20 +1,24 @@
 """The `reconciler` command line: parse arguments into options objects and dispatch.
 
+Each callback fills one keyword-only options object and hands the command to
+`error_handler.run_command`, which maps errors to exit codes. Command modules are imported
+only when their command runs, so `plan` never pays for apply's HTTP client.
+
 Exit codes: 0 success, 1 any error (usage errors included, so that `plan --detailed-exitcode`
-can keep 2 for "changes present").
+can keep 2 for "changes present"), 130 interrupted.
 """
 
 from __future__ import annotations
 
-import traceback
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import click
 
-from reconciler import commands
-from reconciler.commands import Console, default_console
-from reconciler.errors import ReconcilerError
+from reconciler.commands import EXIT_ERROR
+from reconciler.commands.error_handler import run_command
+from reconciler.console import Console, default_console
 
 FORMATS = click.Choice(["text", "json", "markdown"])
 _STATE_HELP = "State: a JSON file path or postgresql://… (default: $RECONCILER_STATE or "
@@ -24,30 +28,24 @@ _STATE_HELP += ".reconciler/state.json)."
 class _UsageError(click.UsageError):
     """A usage error that exits 1 like every other error (click's own exits 2)."""
 
-    exit_code = commands.EXIT_ERROR
+    exit_code = EXIT_ERROR
 
 
 class _Cli(click.Group):
-    """Maps errors to exit codes: user errors print one clean message, bugs say they are bugs."""
+    """Usage errors exit 1; a command's own exit code becomes the process's."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        try:
+            return super().parse_args(ctx, args)
+        except click.UsageError as exc:  # bare `reconciler` too: it shows the help, exit 1
+            exc.exit_code = EXIT_ERROR  # type: ignore[misc]  # click reads it per instance
+            raise
 
     def invoke(self, ctx: click.Context) -> Any:
-        console = ctx.ensure_object(_Context).console
         try:
             code = super().invoke(ctx)
         except click.UsageError as exc:
             raise _UsageError(exc.message, exc.ctx) from None
-        except (click.exceptions.Exit, click.Abort, click.ClickException):
-            raise
-        except ReconcilerError as exc:
-            commands.report_error(exc, console)
-            ctx.exit(commands.EXIT_ERROR)
-        except KeyboardInterrupt:
-            console.note("Interrupted. Every lead applied so far is recorded in the state.")
-            ctx.exit(130)
-        except Exception:
-            console.note("Internal error: this is a bug in reconciler; please report it.")
-            console.note(traceback.format_exc().rstrip())
-            ctx.exit(commands.EXIT_ERROR)
         if isinstance(code, int) and code:
             ctx.exit(code)
         return code
@@ -58,8 +56,11 @@ class _Context:
         self.console: Console = default_console()
 
 
-def _console() -> Console:
-    return click.get_current_context().ensure_object(_Context).console
+def _run(command: Callable[[Console], int], *, show_sensitive: bool = False) -> int:
+    """Run one command on the invocation's console, through the one error handler."""
+    console = click.get_current_context().ensure_object(_Context).console
+    console.show_sensitive = show_sensitive
+    return run_command(lambda: command(console), console)
 
 
 dir_option = click.option(
@@ -78,9 +79,16 @@ target_option = click.option(
     metavar="ID|FILE",
     help="Only this leadId or lead file (repeatable).",
 )
-format_option = click.option("--format", "fmt", type=FORMATS, default="text", show_default=True)
+format_option = click.option(
+    "--format",
+    "fmt",
+    type=FORMATS,
+    default="text",
+    show_default=True,
+    help="text for a terminal, json for scripts (docs/plan-format.md), markdown for a PR.",
+)
 show_sensitive_option = click.option(
-    "--show-sensitive", is_flag=True, help="Do not mask emails and phones (markdown)."
+    "--show-sensitive", is_flag=True, help="Show emails and phone numbers unmasked."
 )
 lock_timeout_option = click.option(
     "--lock-timeout",
@@ -101,9 +109,14 @@ def main() -> None:
 @main.command()
 @dir_option
 @click.option("--strict", is_flag=True, help="Treat silent truncation as an error.")
-def validate(dir_: Path, strict: bool) -> int:
+@show_sensitive_option
+def validate(dir_: Path, strict: bool, show_sensitive: bool) -> int:
     """Check every lead file and report every problem at once."""
-    return commands.validate(commands.ValidateOptions(dir_, strict), _console())
+    from reconciler.commands.validate import ValidateOptions
+    from reconciler.commands.validate import validate as command
+
+    options = ValidateOptions(dir=dir_, strict=strict)
+    return _run(lambda console: command(options, console), show_sensitive=show_sensitive)
 
 
 @main.command()
@@ -131,10 +144,19 @@ def plan(
     strict: bool,
 ) -> int:
     """Show what apply would change, lead by lead and field by field."""
-    options = commands.PlanOptions(
-        dir_, state, targets, out, fmt, show_sensitive, detailed_exitcode, strict
+    from reconciler.commands.plan import PlanOptions
+    from reconciler.commands.plan import plan as command
+
+    options = PlanOptions(
+        dir=dir_,
+        state=state,
+        targets=targets,
+        out=out,
+        format=fmt,
+        detailed_exitcode=detailed_exitcode,
+        strict=strict,
     )
-    return commands.plan(options, _console())
+    return _run(lambda console: command(options, console), show_sensitive=show_sensitive)
 
 
 @main.command()
@@ -143,7 +165,13 @@ def plan(
 @state_option
 @target_option
 @click.option("--auto-approve", is_flag=True, help="Apply without asking for 'yes'.")
-@click.option("--parallelism", default=4, show_default=True, type=click.IntRange(1, 64))
+@click.option(
+    "--parallelism",
+    default=4,
+    show_default=True,
+    type=click.IntRange(1, 64),
+    help="How many requests to Lofty may be under way at once.",
+)
 @click.option(
     "--rate-limit",
     type=click.FloatRange(min=0, min_open=True),
@@ -151,6 +179,15 @@ def plan(
     help="Never send more than this many requests per minute.",
 )
 @lock_timeout_option
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="json: per-lead outcomes on stdout for scripts (the plan and progress go to stderr).",
+)
+@show_sensitive_option
 def apply(
     planfile: Path | None,
     dir_: Path,
@@ -160,12 +197,25 @@ def apply(
     parallelism: int,
     rate_limit: float | None,
     lock_timeout: float,
+    fmt: Literal["text", "json"],
+    show_sensitive: bool,
 ) -> int:
     """Send PUT /v1.0/leads/{leadId} for exactly the leads and fields that changed."""
-    options = commands.ApplyOptions(
-        planfile, dir_, state, targets, auto_approve, parallelism, rate_limit, lock_timeout
+    from reconciler.commands.apply import ApplyOptions
+    from reconciler.commands.apply import apply as command
+
+    options = ApplyOptions(
+        planfile=planfile,
+        dir=dir_,
+        state=state,
+        targets=targets,
+        auto_approve=auto_approve,
+        parallelism=parallelism,
+        rate_limit=rate_limit,
+        lock_timeout=lock_timeout,
+        format=fmt,
     )
-    return commands.apply(options, _console())
+    return _run(lambda console: command(options, console), show_sensitive=show_sensitive)
 
 
 @main.command()
@@ -174,7 +224,11 @@ def apply(
 @show_sensitive_option
 def show(planfile: Path, fmt: str, show_sensitive: bool) -> int:
     """Render a saved plan file."""
-    return commands.show(commands.ShowOptions(planfile, fmt, show_sensitive), _console())
+    from reconciler.commands.plan import ShowOptions
+    from reconciler.commands.plan import show as command
+
+    options = ShowOptions(planfile=planfile, format=fmt)
+    return _run(lambda console: command(options, console), show_sensitive=show_sensitive)
 
 
 @main.group()
@@ -184,17 +238,28 @@ def state() -> None:
 
 @state.command("list")
 @state_option
-def state_list(state: str | None) -> int:
-    """List the leads in the state."""
-    return commands.state_list(commands.StateOptions(state), _console())
+@dir_option
+def state_list(state: str | None, dir_: Path) -> int:
+    """List the leads in the state, each with its file (shown under --dir, as plan shows it)."""
+    from reconciler.commands.state import StateOptions
+    from reconciler.commands.state import state_list as command
+
+    options = StateOptions(state=state, dir=dir_)
+    return _run(lambda console: command(options, console))
 
 
 @state.command("show")
 @click.argument("lead_id", type=click.IntRange(min=1))
 @state_option
-def state_show(lead_id: int, state: str | None) -> int:
+@dir_option
+@show_sensitive_option
+def state_show(lead_id: int, state: str | None, dir_: Path, show_sensitive: bool) -> int:
     """Show what was last applied for LEAD_ID."""
-    return commands.state_show(commands.StateOptions(state), lead_id, _console())
+    from reconciler.commands.state import StateOptions
+    from reconciler.commands.state import state_show as command
+
+    options = StateOptions(state=state, dir=dir_)
+    return _run(lambda console: command(options, lead_id, console), show_sensitive=show_sensitive)
 
 
 @state.command("rm")
@@ -203,7 +268,11 @@ def state_show(lead_id: int, state: str | None) -> int:
 @lock_timeout_option
 def state_rm(lead_id: int, state: str | None, lock_timeout: float) -> int:
     """Forget LEAD_ID (nothing changes in Lofty)."""
-    return commands.state_rm(commands.StateOptions(state, lock_timeout), lead_id, _console())
+    from reconciler.commands.state import StateOptions
+    from reconciler.commands.state import state_rm as command
+
+    options = StateOptions(state=state, lock_timeout=lock_timeout)
+    return _run(lambda console: command(options, lead_id, console))
 
 
 @state.command("migrate")
@@ -213,15 +282,21 @@ def state_rm(lead_id: int, state: str | None, lock_timeout: float) -> int:
 @lock_timeout_option
 def state_migrate(source: str, destination: str, force: bool, lock_timeout: float) -> int:
     """Move a whole state between a local file and PostgreSQL."""
-    return commands.state_migrate(
-        source, destination, force=force, lock_timeout=lock_timeout, console=_console()
+    from reconciler.commands.state import MigrateOptions
+    from reconciler.commands.state import state_migrate as command
+
+    options = MigrateOptions(
+        source=source, destination=destination, force=force, lock_timeout=lock_timeout
     )
+    return _run(lambda console: command(options, console))
 
 
 @main.command()
 def schema() -> int:
     """Print the JSON Schema of a lead file, for editors and pre-commit."""
-    return commands.schema(_console())
+    from reconciler.commands.schema import schema as command
+
+    return _run(command)
 
 
 @main.command()
@@ -232,13 +307,19 @@ def schema() -> int:
     type=click.IntRange(0, 65535),
     help="0 picks a free port.",
 )
-@click.option("--latency-ms", default=0.0, show_default=True, type=click.FloatRange(min=0))
+@click.option(
+    "--latency-ms",
+    default=0.0,
+    show_default=True,
+    type=click.FloatRange(min=0),
+    help="Delay every API answer by this many milliseconds, like a distant server.",
+)
 @click.option(
     "--fault-rate",
     default=0.0,
     show_default=True,
     type=click.FloatRange(0, 1),
-    help="Fraction of PUTs answered with 500/503 or a dropped connection.",
+    help="Fraction of API requests (reads too) answered with 500/503 or a dropped connection.",
 )
 @click.option(
     "--rate-limit",
@@ -252,13 +333,34 @@ def schema() -> int:
     show_default=True,
     type=click.FloatRange(min=0, min_open=True),
     metavar="SECONDS",
+    help="Length of a rate-limit window.",
 )
 @click.option(
     "--seed",
     type=click.Path(path_type=Path, dir_okay=False, exists=True),
-    help="JSON/YAML leads that exist; without it every leadId exists.",
+    help="JSON/YAML leads that exist; without it (or --generate) every leadId exists.",
 )
-@click.option("--random-seed", type=int, help="Make injected faults reproducible.")
+@click.option(
+    "--random-seed",
+    type=int,
+    help="Make faults, short list pages and generated leads reproducible.",
+)
+@click.option(
+    "--generate",
+    default=0,
+    show_default=True,
+    type=click.IntRange(min=0),
+    metavar="N",
+    help="Create N realistic leads at start, from leadId 100001 (after any seeded id); then "
+    "only they, seeded and registered leads exist.",
+)
+@click.option(
+    "--metadata-key",
+    default="_metadata",
+    show_default=True,
+    type=click.Choice(["_metadata", "get_metadata"]),
+    help="Where GET /v1.0/leads puts paging metadata (Lofty: _metadata; its schema: get_metadata).",
+)
 def sandbox(
     port: int,
     latency_ms: float,
@@ -267,9 +369,26 @@ def sandbox(
     rate_window: float,
     seed: Path | None,
     random_seed: int | None,
+    generate: int,
+    metadata_key: Literal["_metadata", "get_metadata"],
 ) -> int:
-    """Run a Lofty-compatible API on loopback for demos and tests."""
-    options = commands.SandboxOptions(
-        port, latency_ms, fault_rate, rate_limit, rate_window, seed, random_seed
+    """Run a Lofty-compatible API on loopback for demos and tests.
+
+    It accepts the credential set in LOFTY_ACCESS_TOKEN or LOFTY_API_KEY (as `Bearer` or
+    `token`); with neither set, any non-empty secret. Each request is logged on stderr.
+    """
+    from reconciler.commands.sandbox import SandboxOptions
+    from reconciler.commands.sandbox import sandbox as command
+
+    options = SandboxOptions(
+        port=port,
+        latency_ms=latency_ms,
+        fault_rate=fault_rate,
+        rate_limit=rate_limit,
+        rate_window=rate_window,
+        seed=seed,
+        random_seed=random_seed,
+        generate=generate,
+        metadata_key=metadata_key,
     )
-    return commands.sandbox(options, _console())
+    return _run(lambda console: command(options, console))

@@ -63,3 +63,40 @@ class ApiError(ReconcilerError):
         self.status = status
         self.code = code
         super().__init__(message)
+
+
+class LeadsFolderError(ReconcilerError):
+    """The folder of lead files (`--dir`) does not exist or is not a folder; pass the right one."""
+
+
+class UnknownTargetError(ReconcilerError):
+    """A `--target` names no lead or lead file in the tree or the state; check for a typo."""
+
+
+class UsageError(ReconcilerError):
+    """Options that cannot be used together, or a command used in a way it cannot honour."""
+
+
+class ApiUnreachableError(ApiError):
+    """Lofty gave no answer at all for too long; the run stops instead of failing lead by lead.
+
+    Check ``LOFTY_API_URL`` and the network (proxy, firewall, DNS), then apply again: leads not
+    applied stay pending in the state.
+    """
+
+
+class AuthError(ApiError):
+    """Lofty refused the credential (401/403); every later request would fail the same way.
+
+    The message says which variable was in use and how each one is sent, so a key put in the
+    wrong variable (or an expired token) is easy to spot.
+    """
+
+
+class LeadNotFoundError(ApiError):
+    """Lofty has no such lead, or the credential cannot see it (404 / ``20006 LEAD_NOT_EXIST``)."""
+
+
+class SandboxError(ReconcilerError):
+    """The sandbox cannot start or cannot do what it was asked: a seed file that is not a list
+    of valid leads, a port already in use, an admin request about a lead it does not hold."""

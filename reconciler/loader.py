@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from reconciler.errors import Problem, ReconcilerError
+from reconciler.errors import LeadsFolderError, Problem
 from reconciler.model import Checked, Lead, check, lead_id_of
 from reconciler.yamlio import (
     MAX_FILE_BYTES,
@@ -119,7 +119,7 @@ def discover(root: Path) -> list[str]:
     """Lead files below `root`, as sorted relative POSIX paths; hidden folders are skipped, and
     so are symlinked folders (a symlinked file is listed, then read only if it stays inside)."""
     if not root.is_dir():
-        raise ReconcilerError(f"{root}: no such folder of lead files (use --dir)")
+        raise LeadsFolderError(f"{root}: no such folder of lead files (use --dir)")
     # Plain strings, not Path objects: a warm plan of 10,000 files spends more time building
     # Paths than reading the files.
     found: list[str] = []

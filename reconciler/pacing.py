@@ -1,7 +1,7 @@
 """When the next request to Lofty may go out, so that a large apply runs at the allowed rate.
 
-Lofty reports ``X-RateLimit-Remaining`` and ``X-RateLimit-Reset`` (epoch seconds) on every
-response and answers 429 beyond them. The :class:`Pacer` turns those headers into waits:
+Lofty reports ``X-RateLimit-Remaining`` and ``X-RateLimit-Reset`` on every response and answers
+429 beyond them. The :class:`Pacer` turns those headers into waits:
 
 * While the current window has budget left -- ``Remaining`` minus the requests still in flight,
   which the server may or may not have counted yet -- requests go out at once, so pacing costs
@@ -14,13 +14,26 @@ response and answers 429 beyond them. The :class:`Pacer` turns those headers int
 
 An optional ceiling (``--rate-limit`` per minute) spaces requests evenly on top of that, and a
 server's 429 or ``Retry-After`` holds every request off for a while (:meth:`Pacer.hold_off`).
+
+Headers are read defensively (:func:`read_rate_limit`, :func:`read_retry_after`): ``Reset`` may
+be epoch seconds, epoch milliseconds or a delta in seconds (in milliseconds when only that fits
+a window, as in the vendor's example ``21000``), and ``Retry-After`` seconds or an HTTP date.
+Whatever they say, no single wait is longer than ``max_wait`` (the one-minute rate window plus a
+margin, :data:`DEFAULT_MAX_WAIT`); a value that had to be capped or ignored comes back as a
+:class:`HeaderProblem` for the client to mention once.
 """
 
 from __future__ import annotations
 
 import asyncio
+import email.utils
 import math
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+
+# Lofty's rate window is one minute; a wait longer than that plus a margin cannot be meant.
+RATE_WINDOW = 60.0
+DEFAULT_MAX_WAIT = 65.0
 
 # How long past Reset to wait before a new window is assumed. Reset is whole epoch seconds: a
 # server that rounds its window's end up (as the sandbox does) is safe to call right at Reset,
@@ -29,20 +42,113 @@ from collections.abc import Awaitable, Callable, Mapping
 _EAGER_MARGIN = 0.05
 _CAUTIOUS_MARGIN = 1.0
 
-# Values this small cannot be a current epoch timestamp; such a server sends seconds-until-reset.
-_EPOCH_THRESHOLD = 1e9
+# Reset values this small cannot be a current epoch timestamp: such a server sends a delta.
+# Values this large are epoch milliseconds (1e12 ms is 2001; 1e12 s is 33,000 years away).
+_EPOCH_SECONDS = 1e9
+_EPOCH_MILLISECONDS = 1e12
 
 
-def parse_rate_limit(headers: Mapping[str, str], *, now: float) -> tuple[int, float] | None:
-    """Return ``(remaining, reset_epoch)`` from the headers, or None when either is absent/bad."""
+@dataclass(frozen=True, slots=True)
+class HeaderProblem:
+    """A rate-limit header whose value was implausible, and what was done about it.
+
+    ``value`` is the server's raw text: whoever shows it must scrub, escape and cut it.
+    """
+
+    header: str
+    value: str
+    action: str  # e.g. "is further away than a rate window; waiting at most 65 s at a time"
+
+
+@dataclass(frozen=True, slots=True)
+class RateWindow:
+    """What the server said about the current window: requests left and when it ends."""
+
+    remaining: int
+    reset: float  # epoch seconds, never further than ``max_wait`` from when it was read
+
+
+def read_rate_limit(
+    headers: Mapping[str, str], *, now: float, max_wait: float = DEFAULT_MAX_WAIT
+) -> tuple[RateWindow | None, HeaderProblem | None]:
+    """Read ``X-RateLimit-Remaining``/``-Reset`` (epoch seconds or ms, or a delta in seconds).
+
+    Returns no window when either header is absent or unusable (with a problem when present but
+    unusable), and caps a Reset further than ``max_wait`` from ``now`` (with a problem). A delta
+    too large for seconds but within ``max_wait`` as milliseconds is read as milliseconds.
+    """
+    raw_remaining = headers.get("x-ratelimit-remaining")
+    raw_reset = headers.get("x-ratelimit-reset")
+    if raw_remaining is None or raw_reset is None:
+        return None, None
     try:
-        remaining = int(headers["x-ratelimit-remaining"])
-        reset = float(headers["x-ratelimit-reset"])
-    except (KeyError, ValueError):
-        return None
-    if remaining < 0 or not math.isfinite(reset):
-        return None
-    return remaining, (now + reset if reset < _EPOCH_THRESHOLD else reset)
+        remaining = int(raw_remaining.strip())
+    except ValueError:
+        remaining = -1
+    if remaining < 0:
+        return None, HeaderProblem(
+            "X-RateLimit-Remaining", raw_remaining, "is not a count of requests; ignored"
+        )
+    try:
+        reset = float(raw_reset.strip())
+    except ValueError:
+        reset = math.nan
+    if not math.isfinite(reset) or reset < 0:
+        return None, HeaderProblem(
+            "X-RateLimit-Reset", raw_reset, "is not a time or a number of seconds; ignored"
+        )
+    problem = None
+    if reset >= _EPOCH_MILLISECONDS:
+        reset /= 1000.0
+    elif reset < _EPOCH_SECONDS:
+        if reset > max_wait and reset / 1000.0 <= max_wait:
+            # Too far for seconds, but within a window as milliseconds (the vendor's example
+            # 429 carries "21000"): read it so rather than stall for the longest wait.
+            problem = HeaderProblem(
+                "X-RateLimit-Reset",
+                raw_reset,
+                f"is too far away in seconds; read as milliseconds ({reset / 1000.0:g} s)",
+            )
+            reset /= 1000.0
+        reset += now
+    if reset - now > max_wait:
+        return RateWindow(remaining, now + max_wait), HeaderProblem(
+            "X-RateLimit-Reset",
+            raw_reset,
+            f"is further away than a rate window; waiting at most {max_wait:g} s at a time",
+        )
+    return RateWindow(remaining, reset), problem
+
+
+def read_retry_after(
+    value: str, *, now: float, max_wait: float = DEFAULT_MAX_WAIT
+) -> tuple[float, HeaderProblem | None]:
+    """Seconds to wait from a ``Retry-After`` value (seconds or an HTTP date), at most ``max_wait``.
+
+    ``now`` is the wall clock (epoch seconds), for dates. An unreadable value means no wait.
+    """
+    text = value.strip()
+    try:
+        seconds = float(text)
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(text)
+        except (TypeError, ValueError, IndexError):
+            when = None
+        if when is None or when.tzinfo is None:
+            return 0.0, HeaderProblem(
+                "Retry-After", value, "is neither a number of seconds nor an HTTP date; ignored"
+            )
+        seconds = when.timestamp() - now
+    if math.isnan(seconds):
+        return 0.0, HeaderProblem("Retry-After", value, "is not a number of seconds; ignored")
+    if seconds > max_wait:
+        return max_wait, HeaderProblem(
+            "Retry-After",
+            value,
+            f"asks for more than a rate window; waiting at most {max_wait:g} s at a time",
+        )
+    return max(seconds, 0.0), None
 
 
 class Pacer:
@@ -59,11 +165,15 @@ class Pacer:
         sleep: Callable[[float], Awaitable[None]],
         clock: Callable[[], float],
         wall: Callable[[], float],
+        max_wait: float = DEFAULT_MAX_WAIT,
+        notice: Callable[[HeaderProblem], None] | None = None,
     ) -> None:
-        self._interval = 60.0 / rate_limit_per_minute if rate_limit_per_minute else 0.0
+        self._interval = RATE_WINDOW / rate_limit_per_minute if rate_limit_per_minute else 0.0
         self._sleep = sleep
         self._clock = clock
         self._wall = wall
+        self._max_wait = max_wait
+        self._notice = notice
         self.in_flight = 0
         # What the server last said about the current window; None until it says something.
         self._remaining = 0
@@ -108,7 +218,8 @@ class Pacer:
         self._changed = asyncio.Event()
 
     def hold_off(self, seconds: float, *, rate_limited: bool) -> None:
-        """Let no request out for ``seconds``; ``rate_limited`` when the server answered 429."""
+        """Let no request out for ``seconds`` (at most ``max_wait``); ``rate_limited`` on a 429."""
+        seconds = min(seconds, self._max_wait)
         self._blocked_until = max(self._blocked_until, self._clock() + seconds)
         if rate_limited:
             self._margin = _CAUTIOUS_MARGIN
@@ -117,12 +228,14 @@ class Pacer:
         return self._reset is None or self._wall() >= self._reset + self._margin
 
     def _observe(self, headers: Mapping[str, str]) -> None:
-        parsed = parse_rate_limit(headers, now=self._wall())
-        if parsed is None:
+        window, problem = read_rate_limit(headers, now=self._wall(), max_wait=self._max_wait)
+        if problem is not None and self._notice is not None:
+            self._notice(problem)
+        if window is None:
             if self._window_over():
                 self._unpaced, self._reset = True, None
             return
-        remaining, reset = parsed
+        remaining, reset = window.remaining, window.reset
         self._unpaced = False
         if self._reset is None or reset > self._reset:  # a newer window
             self._remaining, self._reset = remaining, reset
@@ -146,4 +259,5 @@ class Pacer:
         if self.in_flight:
             return None
         assert self._reset is not None  # _window_over() is False
-        return self._reset + self._margin - self._wall()
+        # Reset was capped when read; the margin on top must not stretch one wait past the cap.
+        return min(self._reset + self._margin - self._wall(), self._max_wait)

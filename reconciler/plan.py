@@ -19,7 +19,7 @@ from difflib import SequenceMatcher
 from pathlib import Path
 from typing import Any, Literal
 
-from reconciler.errors import InvalidLeadFilesError, PlanFileError, Problem, ReconcilerError
+from reconciler.errors import InvalidLeadFilesError, PlanFileError, Problem, UnknownTargetError
 from reconciler.loader import (
     KnownUnchanged,
     LeadDoc,
@@ -90,7 +90,7 @@ class Plan:
 
     lineage: str | None
     serial: int
-    state: str
+    state_name: str  # the state it was planned against, as shown to the user
     changes: tuple[LeadChange, ...]
     warnings: tuple[LeadWarning, ...]
     unchanged: int
@@ -190,7 +190,7 @@ def make_plan(
     plan = Plan(
         lineage=snapshot.lineage,
         serial=snapshot.serial,
-        state=state_name,
+        state_name=state_name,
         changes=tuple(changes),
         warnings=tuple(warnings),
         unchanged=unchanged,
@@ -212,7 +212,7 @@ def _check_targets(wanted: _Targets, load: LoadResult, snapshot: Snapshot) -> No
     files = {f.path for f in load.files} | {r.file for r in snapshot.leads.values()}
     unknown = sorted(str(i) for i in wanted.ids - ids) + sorted(wanted.files - files)
     if unknown:
-        raise ReconcilerError(
+        raise UnknownTargetError(
             f"--target {', '.join(unknown)}: no such lead or lead file under {load.root} "
             "or in the state"
         )
@@ -384,7 +384,7 @@ def plan_to_doc(plan: Plan, *, with_state: bool) -> dict[str, Any]:
         "format_version": FORMAT_VERSION,
         "lineage": plan.lineage,
         "serial": plan.serial,
-        "state": plan.state,
+        "state": plan.state_name,
         "targets": list(plan.targets),
         "summary": plan.summary,
         "changes": [
@@ -484,7 +484,7 @@ def load_plan(path: Path) -> Plan:
         return Plan(
             lineage=doc["lineage"],
             serial=int(doc["serial"]),
-            state=str(doc["state"]),
+            state_name=str(doc["state"]),
             changes=changes,
             warnings=warnings,
             unchanged=int(doc["summary"]["unchanged"]),

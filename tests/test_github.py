@@ -35,9 +35,9 @@ def _load(path: Path) -> dict[str, Any]:
     return data
 
 
-def _on(workflow: dict[str, Any]) -> dict[str, Any]:
+def _on(workflow: dict[Any, Any]) -> dict[str, Any]:
     # YAML 1.1 reads the bare key `on` as the boolean True.
-    triggers = workflow.get("on", workflow.get(True))
+    triggers = workflow["on"] if "on" in workflow else workflow[True]
     return triggers if isinstance(triggers, dict) else {name: None for name in triggers}
 
 
@@ -157,6 +157,16 @@ def test_ci_runs_make_test_on_push_and_pull_request() -> None:
     assert {"push", "pull_request"} <= set(_on(workflow))
     runs = [step.get("run", "") for job in workflow["jobs"].values() for step in job["steps"]]
     assert any(re.match(r"make test\b", run) for run in runs), runs
+
+
+def test_ci_assumes_no_postgresql_major_and_lints_only_inside_the_suite() -> None:
+    # GitHub's runners ship one major and Debian another: the suite finds whichever is there.
+    for path in (WORKFLOWS / "ci.yml", ROOT / ".ci" / "run"):
+        text = path.read_text(encoding="utf-8")
+        assert not re.search(r"postgresql/\d|postgresql-\d", text), path.name
+    workflow = _load(WORKFLOWS / "ci.yml")
+    runs = [step.get("run", "") for job in workflow["jobs"].values() for step in job["steps"]]
+    assert not any("make lint" in run for run in runs), "tests/test_lint.py lints already"
 
 
 def test_apply_workflow_is_serialized_never_cancelled_and_uses_an_environment() -> None:
@@ -575,7 +585,7 @@ def _comment(
             str(tmp_path / "script.js"),
             str(tmp_path / "scenario.json"),
         ],
-        env={**os.environ, "BODY_FILE": str(tmp_path / "body.md")},
+        env={**os.environ, "BODY_FILE": str(tmp_path / "body.md"), "COMMENT_AUTHOR": BOT["login"]},
         capture_output=True,
         text=True,
         timeout=30,
@@ -589,8 +599,12 @@ def _writes(outcome: dict[str, Any]) -> list[tuple[str, Any]]:
     return [(name, params) for name, params in outcome["calls"] if name != "listComments"]
 
 
+BOT = {"login": "github-actions[bot]", "type": "Bot"}
+REVIEWER = {"login": "mallory", "type": "User"}
+
+
 def test_sticky_comment_is_created_when_there_is_none(tmp_path: Path) -> None:
-    outcome = _comment(tmp_path, PLAN_BODY, [{"id": 1, "body": "LGTM"}])
+    outcome = _comment(tmp_path, PLAN_BODY, [{"id": 1, "body": "LGTM", "user": REVIEWER}])
 
     assert "error" not in outcome
     assert _writes(outcome) == [
@@ -599,12 +613,12 @@ def test_sticky_comment_is_created_when_there_is_none(tmp_path: Path) -> None:
 
 
 def test_sticky_comment_is_updated_and_never_duplicated(tmp_path: Path) -> None:
-    comments = [
-        {"id": 1, "body": "LGTM"},
-        {"id": 2, "body": f"{MARKER}\nold plan"},
-        {"id": 3, "body": f"> {MARKER}\n> quoted by a reviewer"},
-        {"id": 4, "body": f"{MARKER}\na duplicate"},
-        {"id": 5, "body": None},
+    comments: list[dict[str, Any]] = [
+        {"id": 1, "body": "LGTM", "user": REVIEWER},
+        {"id": 2, "body": f"{MARKER}\nold plan", "user": BOT},
+        {"id": 3, "body": f"> {MARKER}\n> quoted by a reviewer", "user": REVIEWER},
+        {"id": 4, "body": f"{MARKER}\na duplicate", "user": BOT},
+        {"id": 5, "body": None, "user": BOT},
     ]
     outcome = _comment(tmp_path, PLAN_BODY, comments)
 
@@ -612,6 +626,16 @@ def test_sticky_comment_is_updated_and_never_duplicated(tmp_path: Path) -> None:
     assert _writes(outcome) == [
         ("updateComment", {"owner": "acme", "repo": "leads", "comment_id": 2, "body": PLAN_BODY}),
         ("deleteComment", {"owner": "acme", "repo": "leads", "comment_id": 4}),
+    ]
+
+
+def test_a_comment_planted_by_someone_else_is_never_taken_over(tmp_path: Path) -> None:
+    planted = {"id": 1, "body": f"{MARKER}\nplanted", "user": REVIEWER}
+    outcome = _comment(tmp_path, PLAN_BODY, [planted, {"id": 2, "body": None, "user": None}])
+
+    assert "error" not in outcome
+    assert _writes(outcome) == [
+        ("createComment", {"owner": "acme", "repo": "leads", "issue_number": 7, "body": PLAN_BODY}),
     ]
 
 

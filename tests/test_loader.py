@@ -28,7 +28,7 @@ def test_parallel_parse_matches_serial(tmp_path: Path, monkeypatch: pytest.Monke
     _tree(tmp_path)
     serial = loader.load_tree(tmp_path)
     monkeypatch.setattr(loader, "PARALLEL_MIN_FILES", 1)
-    monkeypatch.setattr(loader.os, "cpu_count", lambda: 2)
+    monkeypatch.setattr("os.cpu_count", lambda: 2)
     parallel = loader.load_tree(tmp_path)
     assert parallel.problems == serial.problems
     assert parallel.warnings == serial.warnings

@@ -25,8 +25,18 @@ def _state(tmp_path: Path) -> str:
 def test_list_shows_leads_by_file(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["state", "list", "--state", _state(tmp_path)])
     assert result.exit_code == 0
-    assert result.stdout.splitlines() == ["3\ta.yaml", "7\tb.yaml"]
+    assert result.stdout.splitlines() == ["3\tleads/a.yaml", "7\tleads/b.yaml"]
     assert "serial 1, 2 leads" in result.stderr
+
+
+def test_files_are_shown_under_the_leads_folder_as_plan_shows_them(tmp_path: Path) -> None:
+    state = _state(tmp_path)
+    listed = CliRunner().invoke(main, ["state", "list", "--state", state, "--dir", "crm/leads"])
+    assert listed.stdout.splitlines() == ["3\tcrm/leads/a.yaml", "7\tcrm/leads/b.yaml"]
+    here = CliRunner().invoke(main, ["state", "list", "--state", state, "--dir", "."])
+    assert here.stdout.splitlines() == ["3\ta.yaml", "7\tb.yaml"]
+    shown = CliRunner().invoke(main, ["state", "show", "7", "--state", state])
+    assert json.loads(shown.stdout)["file"] == "leads/b.yaml"
 
 
 def test_show_prints_what_was_applied(tmp_path: Path) -> None:
@@ -49,4 +59,4 @@ def test_rm_forgets_one_lead_and_a_missing_one_is_an_error(tmp_path: Path) -> No
 def test_state_comes_from_the_environment_when_not_given(tmp_path: Path) -> None:
     state = _state(tmp_path)
     result = CliRunner().invoke(main, ["state", "list"], env={"RECONCILER_STATE": state})
-    assert result.stdout.splitlines() == ["3\ta.yaml", "7\tb.yaml"]
+    assert result.stdout.splitlines() == ["3\tleads/a.yaml", "7\tleads/b.yaml"]

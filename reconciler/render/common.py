@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import json
 import re
-import unicodedata
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from reconciler.plan import FieldChange, LeadChange, Plan
+from reconciler.sanitize import clean, mask_value
 
 
 @dataclass(frozen=True)
@@ -21,7 +21,7 @@ class RenderOptions:
     """How to render a plan; the CLI fills it from its flags and the terminal."""
 
     color: bool = False  # ANSI colour: the caller decides (a TTY and no NO_COLOR)
-    show_sensitive: bool = False  # markdown masks emails and phones unless True
+    show_sensitive: bool = False  # every format masks emails and phones unless True
     max_chars: int = 65_536  # markdown budget: GitHub's comment limit
 
 
@@ -54,17 +54,11 @@ def top_name(path: str) -> str:
     return match.group(0) if match else path
 
 
-def clean(text: str) -> str:
-    """`text` with control and invisible format characters spelled as `\\uXXXX`.
-
-    Values come from lead files a reviewer may not trust: a raw escape sequence could repaint a
-    terminal, and a bidi override or zero-width character could make a value read as another.
-    """
-    if text.isprintable():  # no Cc or Cf character is printable: the common case is done
-        return text
-    return "".join(
-        f"\\u{ord(ch):04x}" if unicodedata.category(ch) in ("Cc", "Cf") else ch for ch in text
-    )
+def shown_value(options: RenderOptions) -> ValueFormatter:
+    """How a field's value is shown: one line of JSON, masked unless the user asked otherwise."""
+    if options.show_sensitive:
+        return lambda _path, value: json_value(value)
+    return lambda path, value: json_value(mask_value(path, value))
 
 
 def json_value(value: Any) -> str:

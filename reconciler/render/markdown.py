@@ -18,20 +18,18 @@ from reconciler.render.common import (
     ACTION_NOTE,
     RenderOptions,
     Sign,
-    clean,
-    json_value,
     lead_lines,
+    shown_value,
     summary_line,
     targets_note,
 )
+from reconciler.sanitize import clean
 
 MARKER = "<!-- reconciler:plan -->"  # the plan workflow finds its sticky comment by this line
 HEADING = "### Lead plan"
-SENSITIVE_FIELDS = ("emails", "phones")
-MAX_VALUE_CHARS = 300  # a reviewer reads values here; the full text is in the artifact
+MAX_VALUE_CHARS = 300  # a reviewer reads values here; `reconciler plan` shows them whole
 _DIFF_PREFIX: dict[Sign, str] = {"+": "+", "-": "-", "~": "!", "#": "#"}  # as GitHub colours them
 _WARNING_SHARE = 4  # warnings may use at most 1/4 of the budget: the lead sections matter more
-_INDEX = re.compile(r"\[\d+\]")
 _BACKTICKS = re.compile(r"`+")
 
 
@@ -52,41 +50,6 @@ def render_markdown(plan: Plan, options: RenderOptions) -> str:
         shown += 1
     tail = _left_out_line(len(plan.changes) - shown) if shown < len(plan.changes) else ""
     return ("\n".join(head) + "\n" + "".join(budget.parts) + tail).rstrip("\n") + "\n"
-
-
-def mask(path: str, value: Any) -> Any:
-    """`value` of the field at `path` with every email and phone number in it masked."""
-    names = _INDEX.sub("", path).split(".")
-    return _mask(value, names[-1] if names[-1] in SENSITIVE_FIELDS else None)
-
-
-def mask_email(email: str) -> str:
-    """`jane.doe@example.com` -> `j***@example.com`: enough to tell two addresses apart."""
-    local, at, domain = email.rpartition("@")
-    if not at:
-        return "***"
-    return f"{local[:1]}***@{domain}"
-
-
-def mask_phone(phone: str) -> str:
-    """`+14155551234` -> `+*********34`: same length, only a leading `+` and the last 2 digits."""
-    keep = {m.start() for m in re.finditer(r"\d", phone)}
-    last_two = set(sorted(keep)[-2:])
-    return "".join(
-        ch if (i == 0 and ch == "+") or i in last_two else "*" for i, ch in enumerate(phone)
-    )
-
-
-def _mask(value: Any, field: str | None) -> Any:
-    if isinstance(value, dict):
-        return {k: _mask(v, k if k in SENSITIVE_FIELDS else None) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_mask(item, field) for item in value]
-    if isinstance(value, str) and field == "emails":
-        return mask_email(value)
-    if isinstance(value, str) and field == "phones":
-        return mask_phone(value)
-    return value
 
 
 class _Budget:
@@ -138,8 +101,10 @@ def _more_warnings(count: int) -> str:
 
 
 def _lead_section(change: LeadChange, options: RenderOptions) -> str:
+    shown = shown_value(options)
+
     def value(path: str, raw: Any) -> str:
-        text = json_value(raw if options.show_sensitive else mask(path, raw))
+        text = shown(path, raw)
         if len(text) > MAX_VALUE_CHARS:
             text = f"{text[:MAX_VALUE_CHARS]}… ({len(text) - MAX_VALUE_CHARS:,} more characters)"
         return text
@@ -191,5 +156,5 @@ def _code_span(text: str) -> str:
 def _left_out_line(count: int) -> str:
     return (
         f"… {count:,} more changed lead{'s' if count != 1 else ''} not shown (comment limit). "
-        "Run `reconciler plan --format text` locally, or download the plan artifact.\n"
+        "Run `reconciler plan` locally to see them all.\n"
     )

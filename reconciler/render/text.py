@@ -18,12 +18,13 @@ from reconciler.render.common import (
     ACTION_SIGN,
     RenderOptions,
     Sign,
-    clean,
-    json_value,
+    ValueFormatter,
     lead_lines,
+    shown_value,
     summary_line,
     targets_note,
 )
+from reconciler.sanitize import clean
 
 _RESET = "\x1b[0m"
 _BOLD = "\x1b[1m"
@@ -48,7 +49,8 @@ def render_text(plan: Plan, options: RenderOptions) -> str:
     note = targets_note(plan)
     if note:
         blocks.append([paint(_BOLD, "Note:") + " " + note])
-    blocks.extend(_lead_block(change, paint) for change in plan.changes)
+    value = shown_value(options)
+    blocks.extend(_lead_block(change, paint, value) for change in plan.changes)
     if plan.warnings:
         blocks.append(
             [paint(_YELLOW_BOLD, "Warning:") + " " + clean(str(w)) for w in plan.warnings]
@@ -59,19 +61,15 @@ def render_text(plan: Plan, options: RenderOptions) -> str:
     return "\n\n".join("\n".join(block) for block in blocks) + "\n"
 
 
-def _lead_block(change: LeadChange, paint: _Paint) -> list[str]:
+def _lead_block(change: LeadChange, paint: _Paint, value: ValueFormatter) -> list[str]:
     sign = ACTION_SIGN[change.action]
     header = f"lead {change.lead_id} ({clean(change.file)}): {change.action}"
     if change.action in ACTION_NOTE:
         header += f" ({ACTION_NOTE[change.action]})"
     lines = [paint(_SIGN_COLOUR[sign], sign) + " " + paint(_BOLD, header)]
-    for line_sign, text in lead_lines(change, _value):
+    for line_sign, text in lead_lines(change, value):
         if line_sign == "#":
             lines.append("      " + paint(_SIGN_COLOUR["#"], text))
         else:
             lines.append("    " + paint(_SIGN_COLOUR[line_sign], line_sign) + " " + text)
     return lines
-
-
-def _value(_path: str, value: object) -> str:
-    return json_value(value)

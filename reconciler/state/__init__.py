@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from reconciler.errors import StateError
+from reconciler.state.lock import WaitNotice
 
 DEFAULT_STATE_PATH = ".reconciler/state.json"
 STATE_ENV_VAR = "RECONCILER_STATE"
@@ -65,10 +66,13 @@ class StateBackend(Protocol):
         """A human name for messages (a path, or a DSN with the password masked)."""
         ...
 
-    def lock(self, *, timeout: float) -> AbstractContextManager[None]:
+    def lock(
+        self, *, timeout: float, on_wait: WaitNotice | None = None
+    ) -> AbstractContextManager[None]:
         """Hold the exclusive apply lock; raise StateLockedError after `timeout` seconds.
 
-        The operating system or database releases it if the holder dies, even by SIGKILL.
+        While waiting, `on_wait` hears who holds it. The operating system or database releases
+        it if the holder dies, even by SIGKILL.
         """
         ...
 
@@ -90,6 +94,12 @@ class StateBackend(Protocol):
     def close(self) -> None:
         """Release connections and files."""
         ...
+
+
+def require_lineage(snapshot: Snapshot) -> None:
+    """A whole state being stored must belong to a history (`lineage`); only writes make one."""
+    if snapshot.lineage is None:
+        raise StateError("cannot store a state without a lineage")
 
 
 def open_state(spec: str | None, *, env: Mapping[str, str]) -> StateBackend:

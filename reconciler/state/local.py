@@ -12,21 +12,20 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import tempfile
 import threading
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, suppress
-from datetime import UTC, datetime
 from itertools import chain
 from json.encoder import encode_basestring
 from pathlib import Path
 from typing import Any
 
-from reconciler.collector import paused
-from reconciler.errors import StateError, StateLockedError
-from reconciler.state import LeadRecord, Snapshot, canonical_json
+from reconciler.errors import StateError
+from reconciler.gc_pause import gc_paused
+from reconciler.state import LeadRecord, Snapshot, canonical_json, require_lineage
+from reconciler.state.lock import LockHolder, WaitNotice, wait_for_lock
 
 FORMAT_VERSION = 1
 
@@ -62,19 +61,28 @@ class LocalState:
         return str(self.path)
 
     @contextmanager
-    def lock(self, *, timeout: float) -> Iterator[None]:
+    def lock(self, *, timeout: float, on_wait: WaitNotice | None = None) -> Iterator[None]:
         """Hold an flock on `<file>.lock`; the kernel drops it when the holder dies."""
         self._make_parent()
         from filelock import FileLock, Timeout  # only apply and state edits lock; plans do not
 
         file_lock = FileLock(str(self.lock_path), thread_local=False)
+
+        def try_acquire() -> bool:
+            try:
+                file_lock.acquire(timeout=0)
+            except Timeout:
+                return False
+            return True
+
         try:
-            file_lock.acquire(timeout=max(timeout, 0.0), poll_interval=0.05)
-        except Timeout:
-            raise StateLockedError(
-                f"state {self.describe()} is locked by {self._holder()} (waited {timeout:g}s); "
-                "wait for it or pass a longer --lock-timeout"
-            ) from None
+            wait_for_lock(
+                try_acquire,
+                self._holder,
+                state_name=self.describe(),
+                timeout=timeout,
+                on_wait=on_wait,
+            )
         except OSError as exc:
             raise StateError(f"cannot lock state {self.describe()}: {_reason(exc)}") from None
         try:
@@ -102,8 +110,7 @@ class LocalState:
             return snapshot.serial
 
     def replace_all(self, snapshot: Snapshot) -> None:
-        if snapshot.lineage is None:
-            raise StateError("cannot store a state without a lineage")
+        require_lineage(snapshot)
         with self._mutex:
             self._read()  # an unreadable file stays untouched here too
             self._store(snapshot, newest=())
@@ -119,13 +126,13 @@ class LocalState:
         if self._cached is not None and self._cached[0] == stamp:
             return self._cached[1]
         stamp, text = self._read_text()
-        with paused():
+        with gc_paused():
             snapshot = _decode(text, self.describe())
         self._cached = (stamp, snapshot)
         return snapshot
 
     def _store(self, snapshot: Snapshot, *, newest: Iterable[LeadRecord]) -> None:
-        with paused():
+        with gc_paused():
             source_leads, agreed = _source_leads(snapshot, newest=newest)
             data = _encode(snapshot, source_leads)
             if not agreed:
@@ -199,23 +206,20 @@ class LocalState:
             ) from None
 
     def _write_holder(self) -> None:
-        holder = {
-            "pid": os.getpid(),
-            "host": socket.gethostname(),
-            "since": datetime.now(UTC).isoformat(timespec="seconds"),
-        }
+        holder = LockHolder.current()
+        record = {"pid": holder.pid, "host": holder.host, "since": holder.since}
         temp = self.holder_path.with_name(f".{self.holder_path.name}.{os.getpid()}.tmp")
         # Holder details only make the lock message friendlier; failing to write them is harmless.
         with suppress(OSError):
-            temp.write_text(json.dumps(holder), encoding="utf-8")
+            temp.write_text(json.dumps(record), encoding="utf-8")
             os.replace(temp, self.holder_path)
 
-    def _holder(self) -> str:
+    def _holder(self) -> LockHolder | None:
         try:
-            holder = json.loads(self.holder_path.read_text(encoding="utf-8"))
-            return f"pid {int(holder['pid'])} on host {holder['host']} since {holder['since']}"
+            record = json.loads(self.holder_path.read_text(encoding="utf-8"))
+            return LockHolder(int(record["pid"]), str(record["host"]), str(record["since"]))
         except (OSError, ValueError, TypeError, KeyError):
-            return "another process"
+            return None
 
 
 def _source_leads(

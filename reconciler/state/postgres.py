@@ -13,11 +13,8 @@ psycopg/libpq is scrubbed of it before it is passed on.
 from __future__ import annotations
 
 import hashlib
-import os
 import re
-import socket
 import threading
-import time
 import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager, suppress
@@ -27,8 +24,9 @@ from urllib.parse import unquote
 import psycopg
 from psycopg.conninfo import conninfo_to_dict
 
-from reconciler.errors import StateError, StateLockedError
-from reconciler.state import LeadRecord, Snapshot, mask_dsn
+from reconciler.errors import StateError
+from reconciler.state import LeadRecord, Snapshot, mask_dsn, require_lineage
+from reconciler.state.lock import LockHolder, WaitNotice, wait_for_lock
 
 SCHEMA_VERSION = 1
 DEFAULT_WORKSPACE = "default"
@@ -37,7 +35,6 @@ DEFAULT_WORKSPACE = "default"
 # is 0 for schema creation and a hash of the workspace name for that workspace's apply lock.
 _SCHEMA_LOCK_CLASS = 0x52454330  # "REC0"
 _APPLY_LOCK_CLASS = 0x52454331  # "REC1"
-_POLL_SECONDS = 0.1
 _WORKSPACE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}")
 
 _SCHEMA = """
@@ -147,6 +144,7 @@ class PostgresState:
     @classmethod
     def from_url(cls, url: str) -> PostgresState:
         """From `postgresql://...?workspace=NAME` (the parameter is not passed to libpq)."""
+        _check_userinfo(url)
         dsn, workspace = split_workspace(url)
         return cls(dsn, workspace=workspace)
 
@@ -157,7 +155,7 @@ class PostgresState:
         return f"{mask_dsn(self._dsn)} (workspace {self.workspace})"
 
     @contextmanager
-    def lock(self, *, timeout: float) -> Iterator[None]:
+    def lock(self, *, timeout: float, on_wait: WaitNotice | None = None) -> Iterator[None]:
         """Hold the workspace's advisory lock on a dedicated connection for the whole block."""
         with self._mutex:
             self._connection()  # the schema must exist before the holder table is used
@@ -168,7 +166,7 @@ class PostgresState:
                     # A server-wide idle timeout would end this quiet session, and the lock
                     # with it, in the middle of a long apply.
                     conn.execute("SET idle_session_timeout = 0")
-                self._acquire(conn, timeout)
+                self._acquire(conn, timeout, on_wait)
             try:
                 yield
             finally:
@@ -194,8 +192,7 @@ class PostgresState:
             return self._write(list(records), list(forget))
 
     def replace_all(self, snapshot: Snapshot) -> None:
-        if snapshot.lineage is None:
-            raise StateError("cannot store a state without a lineage")
+        require_lineage(snapshot)
         with self._mutex:
             conn = self._connection()
             with self._errors("write"), conn.transaction():
@@ -317,34 +314,35 @@ class PostgresState:
         ).fetchall()
         return {file for (file,) in rows}
 
-    def _acquire(self, conn: psycopg.Connection[Any], timeout: float) -> None:
+    def _acquire(
+        self, conn: psycopg.Connection[Any], timeout: float, on_wait: WaitNotice | None
+    ) -> None:
         key = (_APPLY_LOCK_CLASS, self._lock_key)
-        deadline = time.monotonic() + max(timeout, 0.0)
-        while not _scalar(conn, "SELECT pg_try_advisory_lock(%s, %s)", key):
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise StateLockedError(
-                    f"state {self.describe()} is locked by {self._holder(conn)} "
-                    f"(waited {timeout:g}s); wait for it or pass a longer --lock-timeout"
-                )
-            time.sleep(min(_POLL_SECONDS, remaining))
+        wait_for_lock(
+            lambda: bool(_scalar(conn, "SELECT pg_try_advisory_lock(%s, %s)", key)),
+            lambda: self._holder(conn),
+            state_name=self.describe(),
+            timeout=timeout,
+            on_wait=on_wait,
+        )
+        holder = LockHolder.current()
         # A row left by a holder that died is simply overwritten: the advisory lock is the truth.
         conn.execute(
             "INSERT INTO reconciler_lock_holders (workspace, backend_pid, pid, host, since) "
             "VALUES (%s, pg_backend_pid(), %s, %s, now()) ON CONFLICT (workspace) DO UPDATE "
             "SET backend_pid = EXCLUDED.backend_pid, pid = EXCLUDED.pid, host = EXCLUDED.host, "
             "since = EXCLUDED.since",
-            (self.workspace, os.getpid(), socket.gethostname()),
+            (self.workspace, holder.pid, holder.host),
         )
 
-    def _holder(self, conn: psycopg.Connection[Any]) -> str:
+    def _holder(self, conn: psycopg.Connection[Any]) -> LockHolder | None:
         row = conn.execute(
             _LOCK_HOLDER, (_APPLY_LOCK_CLASS, self._lock_key, self.workspace)
         ).fetchone()
         if row is None:  # the holder has not written its row yet, or is not a reconciler
-            return "another session"
+            return None
         pid, host, since = row
-        return f"pid {pid} on host {host} since {since.isoformat(timespec='seconds')}"
+        return LockHolder(pid, host, since.isoformat(timespec="seconds"))
 
     def _connection(self) -> psycopg.Connection[Any]:
         """The connection for reads and writes, opened (and the schema made) on first use."""
@@ -424,6 +422,28 @@ def _ensure_schema(conn: psycopg.Connection[Any]) -> Any:
 def _scalar(conn: psycopg.Connection[Any], query: str, params: tuple[Any, ...]) -> Any:
     row = conn.execute(query, params).fetchone()
     return None if row is None else row[0]
+
+
+# Characters that end the user name or password part of a URL when left unencoded.
+_URL_DELIMITERS = frozenset("@/?#")
+
+
+def _check_userinfo(url: str) -> None:
+    """Refuse a URL whose user name or password holds an unencoded `@`, `/`, `?` or `#`.
+
+    libpq would split such a URL elsewhere than its author meant and name a piece of the
+    password as the host in its error message; so it is refused before it is used, without
+    echoing any of it.
+    """
+    _scheme, sep, rest = url.partition("://")
+    before_query = rest.partition("?")[0]
+    at = before_query.rfind("@")
+    if sep and at >= 0 and _URL_DELIMITERS & set(before_query[:at]):
+        raise StateError(
+            "the user name or password in the PostgreSQL state URL holds an @, /, ? or # that "
+            "is not percent-encoded; encode it (@ as %40, / as %2F, ? as %3F, # as %23) or "
+            "pass the password in PGPASSWORD or a .pgpass file instead"
+        )
 
 
 def _secrets_of(dsn: str) -> list[str]:

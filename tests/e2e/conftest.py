@@ -1,168 +1,31 @@
-"""End-to-end fixtures: the CLI as real subprocesses against `reconciler sandbox` on loopback."""
+"""End-to-end fixtures: the CLI as real subprocesses against `reconciler sandbox` on loopback.
+
+The helpers they return are in tests/helpers.py.
+"""
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-import httpx
 import pytest
 
-TOKEN = "sk-live-DO-NOT-LEAK-7f3c9a1e5b"
-
-
-@dataclass
-class SandboxProcess:
-    """A running `reconciler sandbox` subprocess and its admin endpoints."""
-
-    process: subprocess.Popen[str]
-    url: str
-
-    def _get(self, path: str) -> Any:
-        return httpx.get(f"{self.url}{path}", timeout=10).json()
-
-    def stats(self) -> dict[str, Any]:
-        result: dict[str, Any] = self._get("/_sandbox/stats")
-        return result
-
-    def puts(self) -> list[dict[str, Any]]:
-        result: list[dict[str, Any]] = self._get("/_sandbox/puts")["puts"]
-        return result
-
-    def lead(self, lead_id: int) -> dict[str, Any]:
-        response = httpx.get(
-            f"{self.url}/v1.0/leads/{lead_id}",
-            headers={"Authorization": f"Bearer {TOKEN}"},
-            timeout=10,
-        )
-        response.raise_for_status()
-        result: dict[str, Any] = response.json()["lead"]
-        return result
-
-    def wait_for_puts(self, count: int, *, timeout: float = 30) -> None:
-        """Wait until the sandbox has received `count` PUTs (a run is well under way)."""
-        deadline = time.monotonic() + timeout
-        while len(self.puts()) < count:
-            assert time.monotonic() < deadline, f"fewer than {count} PUTs within {timeout}s"
-            time.sleep(0.05)
-
-    def register(self, *lead_ids: int) -> None:
-        httpx.post(f"{self.url}/_sandbox/leads", json={"leadIds": list(lead_ids)}, timeout=10)
-
-
-def base_env(home: Path) -> dict[str, str]:
-    """A clean environment: our credential only, HOME in the test's folder, no colour."""
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("LOFTY_", "RECONCILER_")) and k not in ("HOME", "NO_COLOR")
-    }
-    env.update(HOME=str(home), LOFTY_ACCESS_TOKEN=TOKEN, NO_COLOR="1", PYTHONUNBUFFERED="1")
-    return env
+from tests.helpers import SandboxProcess, Workspace, start_sandbox_process
 
 
 @pytest.fixture
 def start_sandbox(tmp_path: Path) -> Iterator[Callable[..., SandboxProcess]]:
+    """`start_sandbox(*args)` starts a sandbox; every one started is stopped afterwards."""
     started: list[SandboxProcess] = []
 
     def start(*args: str) -> SandboxProcess:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "reconciler", "sandbox", "--port", "0", *args],
-            env=base_env(tmp_path),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            text=True,
-        )
-        assert process.stdout is not None
-        line = process.stdout.readline().strip()
-        assert line.startswith("Sandbox listening on http://127.0.0.1:"), line
-        sandbox = SandboxProcess(process, line.rsplit(" ", 1)[-1])
+        sandbox = start_sandbox_process(tmp_path, *args)
         started.append(sandbox)
         return sandbox
 
     yield start
     for sandbox in started:
-        sandbox.process.terminate()
-        sandbox.process.wait(timeout=10)
-
-
-@dataclass
-class Workspace:
-    """A team's checkout: a leads folder, a state file, and the CLI run as a subprocess."""
-
-    root: Path
-    api_url: str = ""
-
-    @property
-    def leads(self) -> Path:
-        return self.root / "leads"
-
-    @property
-    def state(self) -> Path:
-        return self.root / ".reconciler" / "state.json"
-
-    def env(self, **extra: str) -> dict[str, str]:
-        env = base_env(self.root)
-        if self.api_url:
-            env["LOFTY_API_URL"] = self.api_url
-        env.update(extra)
-        return env
-
-    def run(
-        self, *args: str, env: dict[str, str] | None = None, timeout: float = 120
-    ) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "reconciler", *args],
-            cwd=self.root,
-            env=env or self.env(),
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-        )
-
-    def popen(self, *args: str) -> subprocess.Popen[str]:
-        return subprocess.Popen(
-            [sys.executable, "-m", "reconciler", *args],
-            cwd=self.root,
-            env=self.env(),
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-
-    def write_lead(self, lead_id: int, name: str = "", **fields: Any) -> Path:
-        path = self.leads / f"{name or lead_id}.yaml"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps({"leadId": lead_id, **fields}, indent=1) + "\n", "utf-8")
-        return path
-
-    def write_leads(self, count: int, first_id: int = 1001) -> list[int]:
-        ids = list(range(first_id, first_id + count))
-        for i in ids:
-            self.write_lead(
-                i,
-                firstName=f"Lead{i}",
-                lastName="Example",
-                emails=[f"lead{i}@example.com"],
-                phones=[f"+1415555{i % 10000:04d}"],
-                leadTypes=["Buyer"],
-                tags=["Imported", f"Batch {i % 3}"],
-                inquiry={
-                    "priceMin": 100000 + i,
-                    "priceMax": 900000,
-                    "locations": [{"city": "Austin"}],
-                },
-            )
-        return ids
+        sandbox.stop()
 
 
 @pytest.fixture

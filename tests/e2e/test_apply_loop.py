@@ -9,7 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from reconciler.state import open_state
-from tests.e2e.conftest import TOKEN, SandboxProcess, Workspace
+from tests.helpers import TOKEN, SandboxProcess, Workspace
 from tests.vendor import edit_lead_validator
 
 StartSandbox = Callable[..., SandboxProcess]
@@ -70,7 +70,7 @@ def test_one_field_edit_sends_one_put_with_only_that_field(
     assert sandbox.puts()[5:] == [{"leadId": 1003, "body": {"firstName": "Roberta"}}]
     stored = sandbox.lead(1003)
     assert stored["firstName"] == "Roberta"
-    assert stored["inquiry"]["priceMin"] == 101003
+    assert stored["leadInquiry"]["priceMin"] == 101003
 
 
 def test_thirty_percent_faults_every_lead_converges_within_its_retries(
@@ -159,8 +159,8 @@ def test_a_saved_plan_applies_exactly_and_a_stale_one_is_refused(
 
     stale = workspace.run("apply", "second.plan")
     assert stale.returncode == 1
-    assert "second.plan was planned against state serial 0" in stale.stderr
-    assert "run `reconciler plan` again" in stale.stderr
+    assert "the saved plan second.plan is stale: it was made against state serial 0" in stale.stderr
+    assert "run `reconciler plan --out PLANFILE` again" in stale.stderr
     assert len(sandbox.puts()) == 3
 
 

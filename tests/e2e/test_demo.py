@@ -7,14 +7,14 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.e2e.conftest import base_env
+from tests.helpers import base_env
 from tests.vendor import REPO
 
 
 def test_demo_runs_the_loop_and_ends_with_no_changes(tmp_path: Path) -> None:
     shutil.copytree(REPO / "leads", tmp_path / "leads")
     result = subprocess.run(
-        [sys.executable, "-m", "reconciler.demo"],
+        [sys.executable, str(REPO / "scripts" / "demo.py")],
         cwd=tmp_path,
         env=base_env(tmp_path),
         capture_output=True,

@@ -8,8 +8,7 @@ from collections import Counter
 from collections.abc import Callable
 
 from reconciler.state import open_state
-from tests.conftest import PostgresServer
-from tests.e2e.conftest import SandboxProcess, Workspace
+from tests.helpers import PostgresServer, SandboxProcess, Workspace
 
 StartSandbox = Callable[..., SandboxProcess]
 

@@ -10,7 +10,7 @@ import pytest
 from reconciler.loader import LeadWarning
 from reconciler.plan import FieldChange, LeadChange, Plan
 from reconciler.render import RenderOptions, render
-from reconciler.render.markdown import mask_email, mask_phone
+from reconciler.sanitize import mask_email, mask_phone
 
 from .plans import make_plan, sample_plan, update
 
@@ -188,7 +188,7 @@ def test_five_thousand_leads_fit_in_one_github_comment() -> None:
     left_out = 5000 - len(shown)
     assert out.endswith(
         f"… {left_out:,} more changed leads not shown (comment limit). "
-        "Run `reconciler plan --format text` locally, or download the plan artifact.\n"
+        "Run `reconciler plan` locally to see them all.\n"
     )
     # the leads shown are the first ones, in plan order
     assert shown[0][0].startswith("update lead 100000 ·")

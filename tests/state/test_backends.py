@@ -111,6 +111,19 @@ def test_a_held_lock_fails_after_the_timeout_naming_its_holder(
     assert "--lock-timeout" in message
 
 
+def test_waiting_for_the_lock_says_who_holds_it(state_spec, open_backend, lock_held_elsewhere):
+    heard: list[str] = []
+    with (
+        lock_held_elsewhere(state_spec) as holder,
+        pytest.raises(StateLockedError),
+        open_backend().lock(timeout=0.3, on_wait=heard.append),
+    ):
+        pytest.fail("the lock was taken twice")
+    assert len(heard) == 1  # said once at the start, not on every poll
+    assert heard[0].startswith("Waiting up to 0.3s for the lock on state ")
+    assert f"held by pid {holder.pid} on host {socket.gethostname()} since " in heard[0]
+
+
 def test_the_lock_of_a_holder_killed_by_sigkill_is_free_at_once(
     state_spec, open_backend, lock_held_elsewhere
 ):

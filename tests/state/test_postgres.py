@@ -7,17 +7,19 @@ from __future__ import annotations
 
 import os
 import threading
+from typing import Any
 from urllib.parse import quote
 
 import psycopg
 import pytest
+from click.testing import CliRunner
 
 from reconciler.errors import StateError
 from reconciler.state import mask_dsn, migrate, open_state
 from reconciler.state.local import LocalState
 
 
-def _rows(dsn: str, query: str) -> list[tuple[object, ...]]:
+def _rows(dsn: str, query: str) -> list[tuple[Any, ...]]:
     with psycopg.connect(dsn) as conn:
         return conn.execute(query).fetchall()
 
@@ -119,12 +121,12 @@ def test_a_lock_held_outside_the_reconciler_names_no_stale_holder(postgres_dsn):
             "INSERT INTO reconciler_lock_holders (workspace, backend_pid, pid, host) "
             "VALUES ('default', 1, 4242, 'gone')"
         )
-        key = state._lock_key  # noqa: SLF001 - standing in for a foreign holder
+        key = state._lock_key  # type: ignore[attr-defined]  # noqa: SLF001 - standing in for a foreign holder
         conn.execute("SELECT pg_advisory_lock(%s, %s)", (0x52454331, key))
 
         with pytest.raises(StateError) as raised, state.lock(timeout=0.2):
             pass
-    assert "locked by another session" in str(raised.value)
+    assert "locked by another process" in str(raised.value)
     assert "4242" not in str(raised.value)
 
 
@@ -231,3 +233,22 @@ def test_migrate_will_not_overwrite_another_teams_workspace(tmp_path, postgres_d
         migrate(ours, theirs)
 
     assert set(theirs.read().leads) == {2}
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql://user:p@ss-W0rd@db.example.com:5432/crm",
+        "postgresql://user:p@ss-W0rd@db.example.com/crm?workspace=team-a",
+        "postgresql://user:pa/ss-W0rd@db.example.com/crm",
+        "postgresql://us@er:ss-W0rd@db.example.com/crm",
+    ],
+)
+def test_an_unencoded_delimiter_in_the_password_is_refused_without_echoing_it(url):
+    from reconciler.cli import main
+
+    result = CliRunner().invoke(main, ["state", "list", "--state", url])
+    assert result.exit_code == 1
+    assert "is not percent-encoded" in result.stderr
+    for piece in ("ss-W0rd", "p@ss", "pa/ss", "us@er"):
+        assert piece not in result.output + result.stderr

@@ -1,5 +1,8 @@
 """`make demo`: the whole loop on embedded defaults, against the built-in sandbox.
 
+Run from the repository root (where `leads/` is); it is a script, not part of the package,
+because only `make demo` in a checkout uses it.
+
 Starts `reconciler sandbox` on a free loopback port, then runs validate, plan, apply and plan
 again as a user would, each as a real `reconciler` process, and stops the sandbox.
 The demo keeps its own local state file so that it starts from scratch every time.

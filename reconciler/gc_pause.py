@@ -13,7 +13,7 @@ from contextlib import contextmanager
 
 
 @contextmanager
-def paused() -> Iterator[None]:
+def gc_paused() -> Iterator[None]:
     """Run the block with the cyclic collector off, restoring its previous setting after."""
     was_enabled = gc.isenabled()
     gc.disable()

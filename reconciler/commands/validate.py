@@ -1,0 +1,33 @@
+"""`reconciler validate`: check every lead file and report every problem at once."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from reconciler.commands import EXIT_ERROR, EXIT_OK
+from reconciler.commands.error_handler import report_error
+from reconciler.console import Console
+from reconciler.errors import InvalidLeadFilesError
+from reconciler.loader import load_tree
+
+
+@dataclass(frozen=True, kw_only=True)
+class ValidateOptions:
+    dir: Path
+    strict: bool = False
+
+
+def validate(options: ValidateOptions, console: Console) -> int:
+    """Check every lead file; warnings and problems on stderr, the verdict on stdout."""
+    load = load_tree(options.dir, strict=options.strict)
+    for warning in load.warnings:
+        console.note(f"warning: {warning}")
+    if load.problems:
+        report_error(InvalidLeadFilesError(load.problems), console)
+        return EXIT_ERROR
+    console.say(
+        f"{len(load.leads)} leads in {len(load.files)} files are valid"
+        + (f" ({len(load.warnings)} warnings)." if load.warnings else ".")
+    )
+    return EXIT_OK
