@@ -19,6 +19,7 @@ import yaml
 from pydantic import BaseModel
 
 from reconciler.model import Lead
+from reconciler.yamlio import quote_like_the_reader
 
 SCHEMA_MODELINE = "# yaml-language-server: $schema="
 _FLOW_WIDTH = 80  # a list of plain values longer than this on one line goes one per line
@@ -49,6 +50,7 @@ def _represent_quoted(dumper: yaml.SafeDumper, text: _Quoted) -> yaml.Node:
 
 _Dumper.add_representer(list, _represent_list)
 _Dumper.add_representer(_Quoted, _represent_quoted)
+quote_like_the_reader(_Dumper)
 
 
 def ordered(values: Mapping[str, Any], model: type[BaseModel] = Lead) -> dict[str, Any]:

@@ -87,6 +87,14 @@ for _tag, _pattern, _first in (
     )
 
 
+def quote_like_the_reader(dumper: type[yaml.SafeDumper]) -> None:
+    """Make `dumper` quote every string this reader would read as something else (`1e6`,
+    `0o17`), besides those YAML 1.1 would: what it writes reads back as written."""
+    for first, resolvers in _Loader.yaml_implicit_resolvers.items():
+        for tag, pattern in resolvers:
+            dumper.add_implicit_resolver(tag, pattern, [first])
+
+
 @dataclass(frozen=True, slots=True)
 class Document:
     """One YAML document: its value, its first line, and its node tree for line look-ups.

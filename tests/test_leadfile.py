@@ -56,6 +56,12 @@ def test_keys_follow_the_schema_and_values_yaml_could_misread_are_quoted() -> No
     ]
 
 
+def test_text_that_yaml_1_2_reads_as_a_number_is_quoted_and_reads_back() -> None:
+    lead = {"leadId": 1, "firstName": "1e6", "lastName": "0o17", "source": ".5E3", "stage": "1."}
+    (document,) = load_documents(render_lead_file(lead))
+    assert document.value == lead
+
+
 def test_long_lists_go_one_item_per_line() -> None:
     tags = [f"Tag number {i}" for i in range(10)]
     text = render_lead_file({"leadId": 1, "tags": tags})
