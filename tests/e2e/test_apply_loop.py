@@ -201,7 +201,7 @@ def test_the_credential_appears_nowhere_even_when_requests_fail(
     wrong = workspace.run(
         "apply", "--auto-approve", env=workspace.env(LOFTY_ACCESS_TOKEN="wrong-" + TOKEN)
     )
-    assert wrong.returncode == 1 and "401" in wrong.stdout
+    assert wrong.returncode == 1 and "401" in wrong.stderr  # refused before any PUT
     outputs += [wrong.stdout, wrong.stderr]
     files = [p for p in workspace.root.rglob("*") if p.is_file()]
     assert any(p.name == "state.json" for p in files)

@@ -6,6 +6,7 @@ import json
 import signal
 from collections import Counter
 from collections.abc import Callable
+from urllib.parse import quote
 
 from reconciler.state import open_state
 from tests.helpers import PostgresServer, SandboxProcess, Workspace
@@ -141,12 +142,14 @@ def test_the_database_password_is_never_printed(
     workspace: Workspace, postgres_server: PostgresServer
 ) -> None:
     password = postgres_server.password
+    encoded = quote(password + "x", safe="")  # a wrong password, written as a URL needs it
     wrong = (
-        f"postgresql://{postgres_server.password_role}:{password}x@{postgres_server.host}:"
+        f"postgresql://{postgres_server.password_role}:{encoded}@{postgres_server.host}:"
         f"{postgres_server.port}/postgres?workspace=w"
     )
     workspace.write_leads(1)
     result = workspace.run("plan", "--state", wrong)
     assert result.returncode == 1
-    assert password not in result.stdout + result.stderr
+    for secret in (password, encoded, "s3cr3t"):
+        assert secret not in result.stdout + result.stderr
     assert "***" in result.stderr
