@@ -214,7 +214,7 @@ def test_the_parallel_parse_reports_flaws_and_claims_as_the_serial_one(
     (tmp_path / "b.yaml").write_text("leadId: 3\n", "utf-8")
     serial = loader.load_tree(tmp_path)
     monkeypatch.setattr(loader, "PARALLEL_MIN_FILES", 1)
-    monkeypatch.setattr(loader.os, "cpu_count", lambda: 2)
+    monkeypatch.setattr("os.cpu_count", lambda: 2)
     parallel = loader.load_tree(tmp_path)
     assert parallel.problems == serial.problems
     assert len(serial.problems) == 2

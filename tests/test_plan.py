@@ -476,7 +476,7 @@ def test_an_inserted_email_or_phone_is_one_addition(team: Team) -> None:
             '"+1777"]', '"+1666", "+1777"]'
         ),
     )
-    change = team.doc()["changes"][0]
+    change = team.doc("--show-sensitive")["changes"][0]
     assert change["fields"] == [
         {"path": "emails[1]", "kind": "add", "before": None, "after": "b@x.io"},
         {"path": "phones[1]", "kind": "add", "before": None, "after": "+1666"},
