@@ -98,6 +98,19 @@ lock_timeout_option = click.option(
     metavar="SECONDS",
     help="How long to wait for another run's lock.",
 )
+parallelism_option = click.option(
+    "--parallelism",
+    default=4,
+    show_default=True,
+    type=click.IntRange(1, 64),
+    help="How many requests to Lofty may be under way at once.",
+)
+rate_limit_option = click.option(
+    "--rate-limit",
+    type=click.FloatRange(min=0, min_open=True),
+    metavar="PER_MIN",
+    help="Never send more than this many requests per minute.",
+)
 
 
 @click.group(cls=_Cli, context_settings={"help_option_names": ["-h", "--help"]})
@@ -165,19 +178,8 @@ def plan(
 @state_option
 @target_option
 @click.option("--auto-approve", is_flag=True, help="Apply without asking for 'yes'.")
-@click.option(
-    "--parallelism",
-    default=4,
-    show_default=True,
-    type=click.IntRange(1, 64),
-    help="How many requests to Lofty may be under way at once.",
-)
-@click.option(
-    "--rate-limit",
-    type=click.FloatRange(min=0, min_open=True),
-    metavar="PER_MIN",
-    help="Never send more than this many requests per minute.",
-)
+@parallelism_option
+@rate_limit_option
 @lock_timeout_option
 @click.option(
     "--format",
@@ -216,6 +218,55 @@ def apply(
         format=fmt,
     )
     return _run(lambda console: command(options, console), show_sensitive=show_sensitive)
+
+
+@main.command("import")
+@click.argument("lead_ids", nargs=-1, type=click.IntRange(min=1), metavar="[LEAD_ID]...")
+@click.option(
+    "--query",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Import every lead the list matches (stage, source, segments, anyTags, allTags, "
+    "assignedUserId); repeatable, all must match.",
+)
+@dir_option
+@state_option
+@click.option(
+    "--dry-run", is_flag=True, help="Read Lofty and say what would be written; write nothing."
+)
+@parallelism_option
+@rate_limit_option
+@lock_timeout_option
+@show_sensitive_option
+def import_(
+    lead_ids: tuple[int, ...],
+    query: tuple[str, ...],
+    dir_: Path,
+    state: str | None,
+    dry_run: bool,
+    parallelism: int,
+    rate_limit: float | None,
+    lock_timeout: float,
+    show_sensitive: bool,
+) -> int:
+    """Adopt leads that already exist in Lofty: a lead file for each, recorded as applied.
+
+    Nothing is sent to Lofty. Existing files and leads already in the tree are never
+    replaced. Afterwards `reconciler plan` says `No changes.`
+    """
+    from reconciler.commands.import_leads import ImportOptions, import_leads
+
+    options = ImportOptions(
+        lead_ids=lead_ids,
+        query=query,
+        dir=dir_,
+        state=state,
+        dry_run=dry_run,
+        parallelism=parallelism,
+        rate_limit=rate_limit,
+        lock_timeout=lock_timeout,
+    )
+    return _run(lambda console: import_leads(options, console), show_sensitive=show_sensitive)
 
 
 @main.command()

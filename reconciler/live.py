@@ -21,7 +21,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from reconciler.model import Lead, check, comparable, effective
+from reconciler.model import LEAD_TYPES, Lead, check, comparable, effective
 
 # How each field a file can manage is read back from `LeadResponse`; docs/reading.md shows it.
 READ_BACK: dict[str, str] = {
@@ -87,6 +87,7 @@ WRITE_ONLY = frozenset(
     {"clearAllTags", "leadTransaction", "property.priceMin", "property.priceMax"}
 )
 _ADDRESS = ("streetAddress", "city", "state", "zipCode")
+LEAD_TYPE_NAMES = {type_id: name for name, type_id in LEAD_TYPES.items()}
 _MAPPED = frozenset(READ_BACK) - {"tagsAdd", "tagsRemove", "clearAllTags", "leadTransaction"}
 
 
@@ -162,21 +163,27 @@ def import_values(raw: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
     """What a lead file adopting `raw` holds: every readable field Lofty holds a value for
     (none it holds empty), each valid as a file value; and notes on what was left out."""
     notes: list[str] = []
-    values = {k: v for k, v in file_values(raw, notes=notes).items() if not _empty(v)}
+    values = {k: v for k, v in file_values(raw, notes=notes).items() if not _unset(v)}
     for name in ("inquiry", "property"):
         if isinstance(values.get(name), dict):
-            kept = {k: v for k, v in values[name].items() if not _empty(v)}
+            kept = {k: v for k, v in values[name].items() if not _unset(v)}
             if name == "property" and not any(kept.get(k) for k in _ADDRESS):
                 kept = {}  # a file's property needs an address (Lofty: 200057)
             values[name] = kept
             if not kept:
                 del values[name]
     lead_id = int(raw["leadId"])
-    for name in list(values):
-        problem = _invalid(lead_id, {name: values[name]})
+    for group in _groups(values):
+        problem = _invalid(lead_id, {name: values[name] for name in group})
         if problem is not None:
-            notes.append(f"{name} left out: Lofty holds a value no lead file can hold ({problem})")
-            del values[name]
+            left_out = " and ".join(group)
+            notes.append(
+                f"{left_out} left out: Lofty holds a value no lead file can hold ({problem})"
+            )
+            for name in group:
+                del values[name]
+    if isinstance(values.get("leadTypes"), list):  # names read better than ids in a file
+        values["leadTypes"] = [LEAD_TYPE_NAMES.get(t, t) for t in values["leadTypes"]]
     return {"leadId": lead_id, **values}, notes
 
 
@@ -295,6 +302,22 @@ def _present(want: Any, have: Any) -> bool:
 
 def _as_cleared(want: Any, have: Any) -> Any:
     return want if _empty(want) and (have is None or _empty(have)) else have
+
+
+# Fields whose rules span them, so they are checked (and kept or left out) together.
+_TOGETHER = (("ownershipScope", "ownershipId"),)
+
+
+def _groups(values: Mapping[str, Any]) -> list[tuple[str, ...]]:
+    joined = {name for group in _TOGETHER for name in group}
+    groups = [tuple(n for n in group if n in values) for group in _TOGETHER]
+    groups += [(name,) for name in values if name not in joined]
+    return [group for group in groups if group]
+
+
+def _unset(value: Any) -> bool:
+    """Nothing worth managing: empty, or a flag at Lofty's default (off)."""
+    return _empty(value) or value is False
 
 
 def _empty(value: Any) -> bool:
