@@ -62,7 +62,15 @@ def test_one_field_edit_sends_one_put_with_only_that_field(
     planned = workspace.run("plan", "--format", "json", "--detailed-exitcode")
     assert planned.returncode == 2
     doc = json.loads(planned.stdout)
-    assert doc["summary"] == {"manage": 0, "update": 1, "forget": 0, "unchanged": 4}
+    assert doc["summary"] == {
+        "manage": 0,
+        "update": 1,
+        "forget": 0,
+        "unchanged": 4,
+        "drift": 0,
+        "conflicts": 0,
+        "missing": 0,
+    }
     assert doc["changes"][0]["body"] == {"firstName": "Roberta"}
 
     applied = workspace.run("apply", "--auto-approve")
