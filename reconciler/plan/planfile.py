@@ -12,6 +12,7 @@ whose parts disagree (edited by hand) is refused, and nothing is sent.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -66,6 +67,7 @@ def plan_to_doc(plan: Plan, *, with_state: bool) -> dict[str, Any]:
                 "line": w.line,
                 "field": w.field,
                 "message": w.message,
+                "cut": w.cut,
             }
             for w in plan.warnings
         ],
@@ -193,7 +195,12 @@ def _plan_from_doc(doc: dict[str, Any]) -> Plan:
     )
     warnings = tuple(
         LeadWarning(
-            str(w["file"]), int(w["line"]), w["lead_id"], str(w["field"]), str(w["message"])
+            str(w["file"]),
+            int(w["line"]),
+            w["lead_id"],
+            str(w["field"]),
+            str(w["message"]),
+            cut=bool(w.get("cut")),
         )
         for w in doc["warnings"]
     )
@@ -271,12 +278,14 @@ def _change_problem(change: LeadChange, snapshot: Snapshot) -> str | None:
                 return f"would send {name} other than it would record"
         elif value != held:
             return f"would send {name} other than it would record"
-    shown = tuple(field_changes(old.applied, applied)) if old is not None else None
-    if shown is not None and shown != change.fields:
+    if old is not None:
+        shown = field_changes(old.applied, applied)
+    else:
+        shown = [FieldChange(name, "add", None, value) for name, value in applied.items()]
+    if _in_order(shown) != _in_order(change.fields):
         return "shows field changes other than those from the state to what it records"
-    if (
-        old is None
-        and tuple(FieldChange(n, "add", None, v) for n, v in applied.items()) != change.fields
-    ):
-        return "shows field changes other than those it records"
     return None
+
+
+def _in_order(fields: Iterable[FieldChange]) -> list[FieldChange]:
+    return sorted(fields, key=lambda f: (f.path, f.kind))
