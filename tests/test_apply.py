@@ -86,12 +86,14 @@ class Team:
             err=self.err,
             env={"LOFTY_ACCESS_TOKEN": TOKEN, "LOFTY_API_URL": "https://lofty.test"},
         )
+        # These tests drive the engine; reading Lofty first is tested against the sandbox.
         options = dataclasses.replace(
             options,
             dir=self.leads,
             state=str(self.state_path),
             auto_approve=True,
             parallelism=2,
+            refresh=False,
         )
         factory = self.factory(handler, **settings)
         return run_command(lambda: apply_command(options, console, client_factory=factory), console)
@@ -245,7 +247,7 @@ def test_apply_json_gives_each_leads_outcome_on_stdout_and_the_plan_on_stderr(te
     assert team.apply_with(ApplyOptions(format="json"), second_is_missing) == EXIT_ERROR
     doc = json.loads(team.out.getvalue())
     assert doc["format_version"] == 1 and doc["ok"] is False and doc["stopped"] is None
-    assert doc["summary"] == {"applied": 1, "failed": 1, "skipped": 0}
+    assert doc["summary"] == {"applied": 1, "failed": 1, "skipped": 0, "conflict": 0}
     assert [(o["lead_id"], o["status"], o["called"]) for o in doc["outcomes"]] == [
         (1, "applied", True),
         (2, "failed", True),

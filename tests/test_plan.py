@@ -74,7 +74,15 @@ stage: New
 def test_a_new_lead_is_managed_with_every_field_in_its_body(team: Team) -> None:
     team.write("bob.yaml", BUYER)
     doc = team.doc()
-    assert doc["summary"] == {"manage": 1, "update": 0, "forget": 0, "unchanged": 0}
+    assert doc["summary"] == {
+        "manage": 1,
+        "update": 0,
+        "forget": 0,
+        "unchanged": 0,
+        "drift": 0,
+        "conflicts": 0,
+        "missing": 0,
+    }
     assert doc["changes"][0]["body"] == {
         "firstName": "Bob",
         "tags": ["hot", "zillow"],
@@ -163,13 +171,22 @@ def test_a_deleted_file_forgets_its_lead(team: Team) -> None:
     team.mark_applied()
     (team.leads / "bob.yaml").unlink()
     doc = team.doc()
-    assert doc["summary"] == {"manage": 0, "update": 0, "forget": 1, "unchanged": 1}
+    assert doc["summary"] == {
+        "manage": 0,
+        "update": 0,
+        "forget": 1,
+        "unchanged": 1,
+        "drift": 0,
+        "conflicts": 0,
+        "missing": 0,
+    }
     assert doc["changes"] == [
         {
             "lead_id": 7,
             "file": f"{team.leads.as_posix()}/bob.yaml",
             "action": "forget",
             "fields": [],
+            "converged": [],
         }
     ]
 

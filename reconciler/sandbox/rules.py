@@ -6,7 +6,7 @@ Read straight from the vendor's page (`reference/lofty-update-lead.txt`) and its
 descriptions, phone and stage lengths, the birthday pattern, at most four family members,
 ownershipId with OFFICE/PERSONAL, a property needs an address).
 
-These rules are an independent copy of the ones in `reconciler/model.py`, on purpose: this
+These rules are an independent copy of the ones in `reconciler/model/`, on purpose: this
 module never imports the model. The sandbox stands in for Lofty when the tool is tested; if it
 shared the model's code, a mistake in the model would be agreed with instead of caught.
 """

@@ -22,16 +22,35 @@ def test_document_has_the_documented_keys_and_values() -> None:
         "serial",
         "state",
         "targets",
+        "refreshed",
         "summary",
         "changes",
+        "drift",
+        "conflicts",
+        "missing",
         "warnings",
     ]
+    assert doc["refreshed"] is None and doc["drift"] == doc["conflicts"] == doc["missing"] == []
     assert doc["format_version"] == FORMAT_VERSION
     assert (doc["lineage"], doc["serial"], doc["state"]) == ("lineage-1", 7, "state.json")
-    assert doc["summary"] == {"manage": 1, "update": 2, "forget": 1, "unchanged": 120}
+    assert doc["summary"] == {
+        "manage": 1,
+        "update": 2,
+        "forget": 1,
+        "unchanged": 120,
+        "drift": 0,
+        "conflicts": 0,
+        "missing": 0,
+    }
     by_id = {c["lead_id"]: c for c in doc["changes"]}
     assert [c["lead_id"] for c in doc["changes"]] == [3, 2, 651095960136642, 4]
-    assert by_id[3] == {"lead_id": 3, "file": "leads/gone.yaml", "action": "forget", "fields": []}
+    assert by_id[3] == {
+        "lead_id": 3,
+        "file": "leads/gone.yaml",
+        "action": "forget",
+        "fields": [],
+        "converged": [],
+    }
     seller = by_id[651095960136642]
     assert seller["action"] == "update"
     assert seller["fields"][0] == {
@@ -60,6 +79,7 @@ def test_document_has_the_documented_keys_and_values() -> None:
             "field": "lastName",
             "message": "is 33 characters; Lofty silently keeps the first 30: "
             "'Abcdefghijabcdefghijabcdefghij'",
+            "cut": True,
         }
     ]
 

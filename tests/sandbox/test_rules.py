@@ -191,7 +191,7 @@ def test_cut_counts_utf16_units_and_never_splits_a_pair(text: str, limit: int, k
 
 
 def test_the_sandbox_never_imports_the_model() -> None:
-    """The rules are an independent copy, so a mistake in reconciler/model.py is caught by the
+    """The rules are an independent copy, so a mistake in reconciler/model/ is caught by the
     sandbox instead of agreed with."""
     imported = set()
     for path in (REPO / "reconciler" / "sandbox").glob("*.py"):
