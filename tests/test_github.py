@@ -23,6 +23,8 @@ from typing import Any
 import pytest
 import yaml
 
+from reconciler.sandbox import Sandbox, SandboxConfig
+
 ROOT = Path(__file__).resolve().parents[1]
 WORKFLOWS = ROOT / ".github" / "workflows"
 ACTION = ROOT / "action.yml"
@@ -1159,3 +1161,84 @@ def test_the_bots_drift_pull_request_is_closed_when_the_drift_is_gone(tmp_path: 
         ["pulls.update", {**REPO, "pull_number": 40, "state": "closed"}],
         ["setOutput", {"number": ""}],
     ]
+
+
+# The drift steps with the real CLI against the sandbox -------------------------------------
+
+JANE_FILE = """\
+# A buyer from the open house.
+leadId: 651095960136641
+firstName: Jane
+emails: [jane.doe@example.com]
+stage: Pending  # set by the open-house import
+tags: [Hot Lead]
+"""
+
+
+def test_drift_steps_with_the_real_cli_report_masked_drift_and_rewrite_only_its_values(
+    tmp_path: Path,
+) -> None:
+    # An agent edits a lead in Lofty after the last apply: the drift step sees it and reports
+    # it masked; the write step rewrites exactly that value in the lead file.
+    exe = Path(sys.executable).parent / "reconciler"
+    if not exe.exists() or shutil.which("git") is None:
+        pytest.skip("needs the reconciler console script and git")
+    runner = Runner(tmp_path, fakes=("gh",))
+    top = runner.workspace
+    (top / "leads").mkdir()
+    (top / "leads" / "jane.yaml").write_text(JANE_FILE)
+    _git(top, "init", "-q")
+    _git(top, "add", "-A")
+    _git(top, "-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-qm", "leads")
+    token = "drift-step-token"
+    with Sandbox(SandboxConfig(credentials=frozenset({token}))) as sandbox:
+        sandbox.register(651095960136641)
+        path = f"{runner.bin}{os.pathsep}{exe.parent}{os.pathsep}/usr/bin:/bin"
+        env = {
+            **DRIFT_ENV,
+            "PATH": path,
+            "LOFTY_API_URL": sandbox.url,
+            "LOFTY_ACCESS_TOKEN": token,
+            "LOFTY_API_KEY": "",
+        }
+        applied = subprocess.run(
+            [
+                "reconciler",
+                "apply",
+                "--auto-approve",
+                "--dir",
+                "leads",
+                "--state",
+                ".reconciler/state.json",
+            ],
+            cwd=top,
+            env={**os.environ, **env, "HOME": str(top)},
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert applied.returncode == 0, applied.stdout + applied.stderr
+
+        clean = runner.run("Plan against live Lofty for drift", env)
+        assert clean.returncode == 0, clean.stdout + clean.stderr
+        assert runner.outputs()["has-drift"] == "false"
+
+        sandbox.agent_edit(651095960136641, {"stage": "Showing", "emails": ["jd@private.example"]})
+        runner.output.unlink()
+        drifted = runner.run("Plan against live Lofty for drift", env)
+        assert drifted.returncode == 0, drifted.stdout + drifted.stderr
+        outputs = runner.outputs()
+        assert outputs["has-drift"] == "true"
+        report = Path(outputs["report"]).read_text()
+        assert report.startswith(f"{DRIFT_MARKER}\n{MARKER}\n")
+        assert "\n### Drift\n" in report and "Showing" in report
+        assert "jd@private.example" not in report and "private.example" in report  # masked
+
+        runner.output.unlink()
+        written = runner.run("Write Lofty's values into the lead files", env)
+        assert written.returncode == 0, written.stdout + written.stderr
+    outputs = runner.outputs()
+    assert Path(outputs["files"]).read_bytes() == b"leads/jane.yaml\0"
+    assert (top / "leads" / "jane.yaml").read_text() == JANE_FILE.replace(
+        "stage: Pending  #", "stage: Showing  #"
+    ).replace("[jane.doe@example.com]", "[jd@private.example]")
