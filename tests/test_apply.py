@@ -323,3 +323,42 @@ def test_the_first_refused_put_ends_the_run_and_says_so_once(team: Team) -> None
     stopped = [line for line in out.splitlines() if line.startswith("The run stopped: ")]
     assert len(stopped) == 1 and "HTTP 403" in stopped[0]
     assert "leads were not sent." in stopped[0]
+
+
+def test_ctrl_d_at_the_prompt_cancels_and_sends_nothing(team: Team) -> None:
+    team.write(1, firstName="Jane")
+
+    def ctrl_d(prompt: str) -> str:
+        raise EOFError
+
+    console = Console(
+        out=team.out,
+        err=team.err,
+        interactive=True,
+        ask=ctrl_d,
+        env={"LOFTY_ACCESS_TOKEN": TOKEN, "LOFTY_API_URL": "https://lofty.test"},
+    )
+    options = ApplyOptions(dir=team.leads, state=str(team.state_path), refresh=False)
+    factory = team.factory(ok)
+    code = run_command(lambda: apply_command(options, console, client_factory=factory), console)
+    assert code == EXIT_ERROR
+    assert "Apply cancelled; nothing was sent." in team.err.getvalue()
+    assert "Traceback" not in team.err.getvalue()
+    assert team.puts == [] and team.state().read().leads == {}
+
+
+def test_a_long_apply_says_how_long_is_left(team: Team, monkeypatch: pytest.MonkeyPatch) -> None:
+    from reconciler.apply import Outcome
+    from reconciler.commands import apply as command_module
+
+    now = [1000.0]
+    monkeypatch.setattr(command_module.time, "monotonic", lambda: now[0])
+    console = Console(out=team.out, err=team.err)
+    report = command_module._progress(console, lines=False)
+    for done in range(1, 201):
+        now[0] += 0.5  # half a second a lead
+        report(Outcome(done, "f.yaml", "update", "applied", called=True), done, 200)
+    notes = team.err.getvalue().splitlines()
+    assert notes[0] == "  20/200 leads done, about 1m30s left"
+    assert notes[-1] == "  180/200 leads done, about 10s left"
+    assert len(notes) == 9  # every tenth of the way, not every lead

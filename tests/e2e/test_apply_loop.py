@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import signal
+import subprocess
+import sys
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -234,3 +236,28 @@ def test_the_credential_appears_nowhere_even_when_requests_fail(
     assert any(p.name == "state.json" for p in files)
     for text in [*outputs, *(p.read_text("utf-8", errors="replace") for p in files)]:
         assert TOKEN not in text
+
+
+def test_an_apply_whose_output_pipe_closes_still_applies_and_records_every_lead(
+    workspace: Workspace, start_sandbox: StartSandbox
+) -> None:
+    sandbox = start_sandbox("--latency-ms", "20")
+    workspace.api_url = sandbox.url
+    ids = workspace.write_leads(12)
+    script = (
+        f"{sys.executable} -m reconciler apply --auto-approve --parallelism 2 | head -2; "
+        "echo status=${PIPESTATUS[0]}"
+    )
+    done = subprocess.run(
+        ["bash", "-c", script],
+        cwd=workspace.root,
+        env=workspace.env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.stdout.splitlines()[-1] == "status=0"
+    assert len(done.stdout.splitlines()) == 3  # the two lines head took, and the status
+    assert "Traceback" not in done.stderr and "Internal error" not in done.stderr
+    assert set(open_state(str(workspace.state), env={}).read().leads) == set(ids)
+    assert len(sandbox.puts()) == 12
