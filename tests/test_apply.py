@@ -10,6 +10,7 @@ import io
 import json
 import signal
 import threading
+import time
 from collections.abc import Callable, Iterable
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
@@ -362,3 +363,46 @@ def test_a_long_apply_says_how_long_is_left(team: Team, monkeypatch: pytest.Monk
     assert notes[0] == "  20/200 leads done, about 1m30s left"
     assert notes[-1] == "  180/200 leads done, about 10s left"
     assert len(notes) == 9  # every tenth of the way, not every lead
+
+
+def test_a_hostile_server_ends_within_the_bounds_leaking_nothing(team: Team) -> None:
+    """Every answer is hostile in its own way: the run still ends within the (here small)
+    bounds, every lead is applied and recorded or failed with a message, and nothing of the
+    credential reaches any output or file."""
+    for lead_id in range(1, 25):
+        team.write(lead_id, firstName=f"Lead {lead_id}")
+    echoed = f"\x1b[31m\n::error::pwned {TOKEN} Bearer {TOKEN}"
+    hostile: list[Callable[[httpx.Request], httpx.Response]] = [
+        lambda r: httpx.Response(500, text=echoed * 50, headers={"Retry-After": "999999"}),
+        lambda r: httpx.Response(
+            429, json={"message": echoed}, headers={"X-RateLimit-Reset": "9999999999999"}
+        ),
+        lambda r: httpx.Response(200, text=f"<html>{echoed}</html>"),
+        lambda r: httpx.Response(200, json={"code": 20012, "message": echoed}),
+        lambda r: httpx.Response(200, json={"leadId": "not a number"}),
+        lambda r: httpx.Response(418, json=echoed),
+        ok,
+    ]
+    seen = 0
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        nonlocal seen
+        if request.method == "GET":
+            return ok(request)
+        seen += 1
+        return hostile[seen % len(hostile)](request)
+
+    started = time.monotonic()
+    code = team.apply(answer, lead_deadline=1.0, max_wait=0.2, attempt_deadline=1.0)
+    assert time.monotonic() - started < 30
+    assert code == EXIT_ERROR
+    recorded = set(team.state().read().leads)
+    out = team.out.getvalue() + team.err.getvalue()
+    for lead_id in range(1, 25):
+        applied = f"applied lead {lead_id} (" in out
+        failed = f"failed: lead {lead_id} (" in out
+        assert applied != failed, lead_id  # one or the other, said
+        assert (lead_id in recorded) == applied
+    assert TOKEN not in out and TOKEN[:8] not in out
+    assert TOKEN not in team.state_path.read_text()
+    assert "\x1b" not in out and "\n::error" not in out
