@@ -353,7 +353,7 @@ def test_a_long_apply_says_how_long_is_left(team: Team, monkeypatch: pytest.Monk
     from reconciler.commands import apply as command_module
 
     now = [1000.0]
-    monkeypatch.setattr(command_module.time, "monotonic", lambda: now[0])
+    monkeypatch.setattr("reconciler.commands.apply.time.monotonic", lambda: now[0])
     console = Console(out=team.out, err=team.err)
     report = command_module._progress(console, lines=False)
     for done in range(1, 201):
