@@ -6,6 +6,11 @@ only when their command runs, so `plan` never pays for apply's HTTP client.
 
 Exit codes: 0 success, 1 any error (usage errors included, so that `plan --detailed-exitcode`
 can keep 2 for "changes present"), 130 interrupted.
+
+This module is longer than the project's other modules on purpose: it is nothing but the
+command line's declaration (one decorated function per command, each a few lines of options
+and one dispatch), and reading it top to bottom is reading `reconciler --help`. Splitting it
+would scatter that without making any part simpler.
 """
 
 from __future__ import annotations
