@@ -19,6 +19,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from reconciler.errors import PlanFileError
+from reconciler.files import replace_file
 from reconciler.loader import LeadWarning
 from reconciler.model import Lead, comparable, effective
 from reconciler.plan.planner import field_changes
@@ -139,12 +140,9 @@ def save_plan(plan: Plan, path: Path) -> None:
     """Write a plan file that `show` renders and `apply` carries out (atomically: a CI artifact
     is never left half-written)."""
     text = json.dumps(plan_to_doc(plan, with_state=True), indent=1) + "\n"
-    partial = path.with_name(f".{path.name}.partial")
     try:
-        partial.write_text(text, "utf-8")
-        partial.replace(path)
+        replace_file(path, text.encode("utf-8"))
     except OSError as exc:
-        partial.unlink(missing_ok=True)
         raise PlanFileError(f"{path}: cannot write the plan file: {exc.strerror}") from None
 
 
