@@ -4,6 +4,7 @@ thing each."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import click
 import pytest
@@ -37,3 +38,14 @@ def test_bare_reconciler_shows_usage_and_exits_1_like_any_usage_error() -> None:
 def test_sandbox_help_says_which_credential_it_accepts() -> None:
     result = CliRunner().invoke(main, ["sandbox", "--help"])
     assert "LOFTY_ACCESS_TOKEN or LOFTY_API_KEY" in " ".join(result.output.split())
+
+
+def test_validate_counts_in_plain_english(tmp_path: Path) -> None:
+    leads = tmp_path / "leads"
+    leads.mkdir()
+    (leads / "one.yaml").write_text("leadId: 1\n")
+    result = CliRunner().invoke(main, ["validate", "--dir", str(leads)])
+    assert result.stdout == "1 lead in 1 file is valid.\n"
+    (leads / "two.yaml").write_text("leadId: 2\nfirstName: " + "x" * 31 + "\n")
+    result = CliRunner().invoke(main, ["validate", "--dir", str(leads)])
+    assert result.stdout == "2 leads in 2 files are valid (1 warning).\n"

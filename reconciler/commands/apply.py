@@ -227,7 +227,12 @@ def _with_missing(result: ApplyResult, made: Plan) -> ApplyResult:
             m.file,
             "update" if m.managed else "manage",
             "failed",
-            "not sent: Lofty has no such lead (404 when read); deleted in Lofty?",
+            "not sent: Lofty has no such lead (404 when read); "
+            + (
+                "deleted in Lofty?"
+                if m.managed
+                else "apply updates leads, never creates them: it must exist in Lofty first"
+            ),
         )
         for m in made.missing
     )
