@@ -132,3 +132,13 @@ def test_an_untouched_saved_plan_applies_exactly_what_it_shows(team: Team) -> No
     assert '~ firstName: "Jane" -> "Janet"' in result.stdout
     assert team.sandbox.puts()[2:] == [{"leadId": 7, "body": {"firstName": "Janet"}}]
     assert open_state(str(team.state), env={}).read().leads[7].applied == {"firstName": "Janet"}
+
+
+def test_a_saved_plan_that_needs_no_call_needs_no_credential(team: Team) -> None:
+    (team.leads / "jane.yaml").unlink()  # lead 7 leaves the files: the state forgets it
+    common = ["--dir", str(team.leads), "--state", str(team.state)]
+    assert CliRunner().invoke(main, ["plan", "--out", str(team.planfile), *common]).exit_code == 0
+    result = CliRunner().invoke(main, ["apply", str(team.planfile), *common], env={})
+    assert result.exit_code == 0, result.output
+    assert set(open_state(str(team.state), env={}).read().leads) == {8}
+    assert team.sandbox.puts()[2:] == []

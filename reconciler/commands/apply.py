@@ -113,11 +113,10 @@ class _Session:
         """The result, or None when the user said no."""
         options = self.options
         if isinstance(source, Planner) and not options.refresh:
-            made = source.plan(force=options.force_conflicts)
-            note_no_state(self.state, snapshot, made, self.console)
-            if not any(c.needs_call for c in made.changes):
-                return await self._without_calls(made)
-            source = made
+            source = source.plan(force=options.force_conflicts)
+            note_no_state(self.state, snapshot, source, self.console)
+        if isinstance(source, Plan) and not any(c.needs_call for c in source.changes):
+            return await self._without_calls(source)  # no credential needed: no call is made
         settings = settings_from_env(
             self.console.env,
             parallelism=options.parallelism,
