@@ -173,6 +173,8 @@ def import_values(raw: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
             if not kept:
                 del values[name]
     lead_id = int(raw["leadId"])
+    if _invalid(lead_id, values) is None:
+        return _with_type_names(lead_id, values), notes
     for group in _groups(values):
         problem = _invalid(lead_id, {name: values[name] for name in group})
         if problem is not None:
@@ -182,9 +184,14 @@ def import_values(raw: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
             )
             for name in group:
                 del values[name]
-    if isinstance(values.get("leadTypes"), list):  # names read better than ids in a file
+    return _with_type_names(lead_id, values), notes
+
+
+def _with_type_names(lead_id: int, values: dict[str, Any]) -> dict[str, Any]:
+    """The values as a file holds them: lead types by name, which reads better than ids."""
+    if isinstance(values.get("leadTypes"), list):
         values["leadTypes"] = [LEAD_TYPE_NAMES.get(t, t) for t in values["leadTypes"]]
-    return {"leadId": lead_id, **values}, notes
+    return {"leadId": lead_id, **values}
 
 
 def normalise(lead_id: int, values: Mapping[str, Any]) -> dict[str, Any]:

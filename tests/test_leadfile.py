@@ -46,7 +46,7 @@ def test_keys_follow_the_schema_and_values_yaml_could_misread_are_quoted() -> No
         "  priceMin: 350000",
         "  priceMax: 525000",
         "  locations:",
-        '    - zipCode: "02134"',
+        '  - zipCode: "02134"',
         "property:",
         "  city: Austin",
         '  zipCode: "02134"',
@@ -65,7 +65,7 @@ def test_text_that_yaml_1_2_reads_as_a_number_is_quoted_and_reads_back() -> None
 def test_long_lists_go_one_item_per_line() -> None:
     tags = [f"Tag number {i}" for i in range(10)]
     text = render_lead_file({"leadId": 1, "tags": tags})
-    assert "tags:\n  - Tag number 0\n  - Tag number 1\n" in text
+    assert "tags:\n- Tag number 0\n- Tag number 1\n" in text
 
 
 @pytest.mark.parametrize(
