@@ -87,9 +87,16 @@ def mask_phone(phone: str) -> str:
     )
 
 
+# Top-level fields that hold emails or phones somewhere inside.
+_HOLDING_SENSITIVE = frozenset({*SENSITIVE_FIELDS, "leadFamilyMemberList"})
+
+
 def mask_value(path: str, value: Any) -> Any:
     """`value` of the field at `path` (e.g. `leadFamilyMemberList[0]`) with every email and phone
     number in it masked, however deep."""
+    top = path.split(".", 1)[0].split("[", 1)[0]
+    if top not in _HOLDING_SENSITIVE:  # most fields: nothing to mask, nothing to walk
+        return value
     names = _INDEX.sub("", path).split(".")
     return _mask(value, names[-1] if names[-1] in SENSITIVE_FIELDS else None)
 

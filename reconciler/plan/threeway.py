@@ -81,11 +81,14 @@ def decide(
     `compared` the same in comparable form (D), `applied` the last-applied values (B; None for
     a lead coming under management), `live` Lofty's (L; None when not read)."""
     decision = Decision()
+    if applied is None and live is None:
+        # Offline, a lead coming under management sends every field: nothing to compare.
+        decision.body = dict(desired)
+        return decision
     send: set[str] = set()
     for path in _paths(compared):
         d = value_at(compared, path)
         b = MISSING if applied is None else _base(path, value_at(applied, path), d)
-        policy = ownership.policy(path)
         readable = live is not None and not _unreadable(live, path)
         lv = value_at(live.values, path) if live is not None and readable else MISSING
         if applied is None:  # coming under management: everything, `initial` included
@@ -94,6 +97,7 @@ def decide(
             else:
                 send.add(path)
             continue
+        policy = ownership.policy(path)
         changed = d != b
         if policy == "initial":
             if changed:

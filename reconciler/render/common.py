@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+from functools import lru_cache
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -49,10 +50,14 @@ _TARGETS_SHOWN = 10  # a long --target list would crowd out the plan itself
 _TOP_NAME = re.compile(r"[^.\[]*")
 
 
+@lru_cache(maxsize=4096)  # a large plan names the same few dozen paths again and again
 def top_name(path: str) -> str:
     """`inquiry.locations[0].city` -> `inquiry`: the top-level field that is sent."""
     match = _TOP_NAME.match(path)
     return match.group(0) if match else path
+
+
+clean_path = lru_cache(maxsize=4096)(clean)  # field paths repeat; values mostly do not
 
 
 def shown_value(options: RenderOptions) -> ValueFormatter:
@@ -240,7 +245,7 @@ def lead_lines(
 
 def field_line(field: FieldChange, value: ValueFormatter) -> tuple[Sign, str]:
     """One field change as (sign, text): `~ path: before -> after` without the sign."""
-    path = clean(field.path)
+    path = clean_path(field.path)
     if field.kind == "add":
         return "+", f"{path}: {value(field.path, field.after)}"
     if field.kind == "change":
