@@ -9,6 +9,7 @@ from pathlib import Path
 from reconciler.commands import EXIT_CHANGES, EXIT_OK
 from reconciler.console import Console
 from reconciler.gc_pause import gc_paused
+from reconciler.loader import prefetch
 from reconciler.plan import Plan, load_plan, make_plan, save_plan
 from reconciler.render import RenderOptions, render
 from reconciler.state import StateBackend, open_state
@@ -72,6 +73,7 @@ def plan_against(
     probably meant to exist (run from another folder, a mistyped --state) every lead would
     silently count as new: the console is told where the state was looked for.
     """
+    prefetch(root)  # git lists the files while the state is read
     snapshot = state.read()
     with gc_paused():
         made, _ = make_plan(
