@@ -448,9 +448,11 @@ def _parse_all(work: list[_Work]) -> Iterator[_Parsed]:
             yield _parse_item(item, keep_models=True)
         return
     window = _Window(PARSE_WINDOW)
+    # The pool sends whole chunks: a chunk larger than the window would wait for itself.
+    chunk = max(1, min(64, PARSE_WINDOW // (2 * workers)))
     with multiprocessing.get_context("fork").Pool(workers) as pool:
         try:
-            for parsed in pool.imap(_parse_in_worker, window.feed(work), chunksize=64):
+            for parsed in pool.imap(_parse_in_worker, window.feed(work), chunksize=chunk):
                 window.release()
                 yield parsed
         finally:
