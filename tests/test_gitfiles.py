@@ -52,9 +52,9 @@ def _reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     opened: list[str] = []
     original = loader._read
 
-    def spy(path: str, *args: object) -> bytes | None:
-        opened.append(os.path.relpath(path, args[0]))  # type: ignore[arg-type]
-        return original(path, *args)  # type: ignore[arg-type]
+    def spy(path: str, inside: str, shown: str, problems: list, resolve: bool) -> bytes | None:
+        opened.append(os.path.relpath(path, inside))
+        return original(path, inside, shown, problems, resolve)
 
     monkeypatch.setattr(loader, "_read", spy)
     return opened
