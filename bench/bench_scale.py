@@ -178,6 +178,8 @@ class ScaleBench:
                         tree, pristine = inputs[n]
                         state = self._fresh_state(pristine, n)
                         planned = self.plan(tree, state, 2)
+                        if "100 to update, 0 to forget" not in planned.last_line():
+                            raise RuntimeError(f"plan at {n}: {planned.last_line()}")
                         args = ("apply", "--dir", str(tree), "--state", str(state))
                         applied = cli(
                             *args, "--auto-approve", workdir=self.work, environ=box.env()

@@ -64,7 +64,8 @@ class GitListing:
 
     `ids` holds the files whose content git vouches for (tracked, unchanged); `files` every lead
     file git lists there, tracked or not (deleted ones aside), unsorted; `folders` the folders
-    git does not look into (untracked folders, submodules), to be walked; `algorithm` the
+    git does not look into (untracked folders, submodules), to be walked (`""`: the leads folder
+    itself, when git tracks nothing in it); `algorithm` the
     repository's hash (`sha1`, or `sha256` for a SHA-256 repository).
     """
 
@@ -192,5 +193,7 @@ def parse_listing(output: bytes, folder: str) -> GitListing:
     listed.update(p for p in maybe_links if not os.path.isdir(os.path.join(folder, p)))
     listed.difference_update(p for p in maybe_links if os.path.isdir(os.path.join(folder, p)))
     folders = [untracked or tracked for untracked, tracked in _FOLDER.findall(text)]
+    if "." in folders:  # the leads folder itself is untracked: git looked at nothing in it
+        return GitListing(algorithm, {}, [], [""])
     folders = [f for f in folders if not any(p.startswith(".") for p in f.split("/"))]
     return GitListing(algorithm, ids, list(listed - deleted), folders)

@@ -178,7 +178,7 @@ def _listing(root: Path, use_git: bool) -> tuple[list[str], gitfiles.GitListing 
         return discover(root), None
     found = listing.files
     for folder in listing.folders:  # untracked folders and submodules: git did not look inside
-        found.extend(_walk(os.path.join(top, folder), folder + "/"))
+        found.extend(_walk(os.path.join(top, folder), folder + "/" if folder else ""))
     found.sort()
     return found, listing
 

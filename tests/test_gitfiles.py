@@ -135,6 +135,16 @@ def test_untracked_files_and_folders_are_read_and_deleted_ones_are_gone(checkout
 
 
 @needs_git
+def test_a_leads_folder_git_does_not_track_yet_is_walked(checkout: Path) -> None:
+    _lead(checkout, "brand-new/sub/a.yaml", 8)
+    _lead(checkout, "brand-new/.hidden/b.yaml", 9)
+
+    result = loader.load_tree(checkout / "brand-new")
+
+    assert result.git and [f.path for f in result.files] == ["sub/a.yaml"]
+
+
+@needs_git
 def test_a_file_git_no_longer_checks_is_read(
     checkout: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
