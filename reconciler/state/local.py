@@ -550,14 +550,13 @@ def _decode_layout(text: str) -> Snapshot | None:
     try:
         start, end = leads_at + len(_LEADS_START), len(text) - len(_END)
         for line in text[start:end].split(",\n") if end > start else ():
-            # '"<leadId>":[<source index>,{...}]'
-            head_part, _, applied = line.partition(",{")
-            key, _, position = head_part.partition('":[')
-            lead_id, index = int(key[1:]), int(position)
-            if lead_id < 1 or index < 0 or key[:1] != '"' or not applied.endswith("}]"):
+            # '"<leadId>":[<source index>,{...}]': positions, not partitions, copy less
+            brace = line.find(",{")
+            bracket = line.find('":[', 0, brace)
+            lead_id, index = int(line[1:bracket]), int(line[bracket + 3 : brace])
+            if lead_id < 1 or index < 0 or bracket < 1 or line[0] != '"' or line[-2:] != "}]":
                 return None
-            file, source_hash, file_leads = sources[index]
-            leads[lead_id] = LeadRecord(lead_id, file, source_hash, file_leads, "{" + applied[:-1])
+            leads[lead_id] = LeadRecord(lead_id, *sources[index], line[brace + 1 : -1])
     except (ValueError, IndexError):
         return None
     return Snapshot(head["lineage"], head["serial"], leads)
