@@ -25,10 +25,11 @@ import subprocess
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import IO, Any
 
 GIT_TIMEOUT = 20.0  # seconds; a 100,000-file checkout answers in a quarter of a second
 MAX_OUTPUT = 256 * 1024 * 1024  # bytes; about 80 bytes a file
+_PIECE = 1024 * 1024
 
 # Where git would look for the repository if told so by the environment: cleared, so that git
 # finds the checkout the leads folder belongs to (a hook's temporary index, say, is not it).
@@ -152,7 +153,7 @@ def _ls_files(folder: str, timeout: float) -> bytes | None:
     watchdog = threading.Timer(timeout, process.kill)
     watchdog.start()
     try:
-        output = process.stdout.read(MAX_OUTPUT + 1)
+        output = _read_capped(process.stdout)
         if len(output) > MAX_OUTPUT:
             process.kill()
         code = process.wait(timeout)
@@ -165,6 +166,20 @@ def _ls_files(folder: str, timeout: float) -> bytes | None:
     if code != 0 or len(output) > MAX_OUTPUT:
         return None
     return output
+
+
+def _read_capped(stream: IO[bytes]) -> bytes:
+    """Everything up to MAX_OUTPUT + 1 bytes, read a piece at a time (asking for the whole cap
+    at once would reserve that much memory up front)."""
+    pieces: list[bytes] = []
+    size = 0
+    while size <= MAX_OUTPUT:
+        piece = stream.read1(min(_PIECE, MAX_OUTPUT + 1 - size))  # type: ignore[attr-defined]
+        if not piece:
+            break
+        pieces.append(piece)
+        size += len(piece)
+    return b"".join(pieces)
 
 
 def parse_listing(output: bytes, folder: str) -> GitListing:
