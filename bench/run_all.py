@@ -81,7 +81,7 @@ def main() -> int:
                     results.append(result)
                     say(
                         f"  {result.name}: {result.measured} vs {result.baseline} "
-                        f"-> {result.ratio:.2f} (target {result.target})"
+                        f"-> {result.ratio:.3g} (target {result.target})"
                     )
             say(f"  ({time.perf_counter() - step_started:.0f}s)")
     _table(results, crashed)
@@ -120,7 +120,7 @@ def _table(results: list[Result], crashed: list[str]) -> None:
             r.name,
             r.measured,
             r.baseline,
-            f"{r.ratio:.2f}",
+            f"{r.ratio:.3g}",
             r.target,
             "PASS" if r.passed else "MISS",
         )

@@ -189,15 +189,13 @@ def parse_listing(output: bytes, folder: str) -> GitListing:
         raise ValueError("git's answer ended mid-entry")
     text = "\x00" + text  # every entry now starts after a NUL
     ids = {path: blob for blob, path in _TRUSTED.findall(text)}
-    lengths = {len(blob) for blob in ids.values()}
-    if len(lengths) > 1:
-        raise ValueError("git listed ids of two lengths")
-    algorithm = "sha256" if lengths == {64} else "sha1"
-    listed = set(ids)
+    algorithm = "sha256" if ids and len(next(iter(ids.values()))) == 64 else "sha1"
+    # In git's order, which is sorted: the caller's sort then has next to nothing to do.
+    listed = dict.fromkeys(ids)
     deleted: set[str] = set()
     maybe_links = _OTHER.findall(text)  # git lists a symlink it does not track as a file
     for tag, mode, path in _STAGED.findall(text):  # the few entries not trusted as such
-        listed.add(path)
+        listed[path] = None
         if tag == "R":
             deleted.add(path)
         if mode == "120000":
@@ -205,10 +203,14 @@ def parse_listing(output: bytes, folder: str) -> GitListing:
         # Anything but a plain, unconflicted, checked entry: read it like an untracked file.
         ids.pop(path, None)
     # The walk skips symlinked folders (and hidden ones); so does this listing.
-    listed.update(p for p in maybe_links if not os.path.isdir(os.path.join(folder, p)))
-    listed.difference_update(p for p in maybe_links if os.path.isdir(os.path.join(folder, p)))
+    for path in maybe_links:
+        if os.path.isdir(os.path.join(folder, path)):
+            deleted.add(path)
+        else:
+            listed[path] = None
     folders = [untracked or tracked for untracked, tracked in _FOLDER.findall(text)]
     if "." in folders:  # the leads folder itself is untracked: git looked at nothing in it
         return GitListing(algorithm, {}, [], [""])
     folders = [f for f in folders if not any(p.startswith(".") for p in f.split("/"))]
-    return GitListing(algorithm, ids, list(listed - deleted), folders)
+    files = [path for path in listed if path not in deleted] if deleted else list(listed)
+    return GitListing(algorithm, ids, files, folders)
