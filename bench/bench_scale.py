@@ -24,6 +24,7 @@ from corpus import Corpus
 from harness import Result, Run, best, cli, env, mib, python, sandbox
 
 EDITED = list(range(0, 10_000, 100))  # 100 leads spread over the 10k tree
+REPEATS = 5  # runs of each plan and baseline, interleaved; the fastest of each is kept
 
 _READ_HASH = """
 import hashlib, os, sys, time
@@ -85,13 +86,13 @@ class ScaleBench:
         tree, state = self.corpus.tree(10_000), self.corpus.state(10_000)
         self.corpus.checkout()
         parse, hashing, empty, noop, warm = [], [], [], [], []
-        for _ in range(3):
+        for _ in range(REPEATS):
             empty.append(self.empty_plan())
             hashing.append(self.baseline(_READ_HASH, 10_000))
             noop.append(self.plan(tree, state, 0))
         leadgen.edit(self.corpus.root, EDITED)
         try:
-            for _ in range(3):
+            for _ in range(REPEATS):
                 parse.append(self.baseline(_PARSE_ALL, 10_000))
                 empty.append(self.empty_plan())
                 warm.append(self.plan(tree, state, 2))
@@ -139,7 +140,7 @@ class ScaleBench:
         tree, state = self.corpus.tree(100_000), self.corpus.state(100_000)
         self.corpus.checkout()
         plans, hashing = [], []
-        for _ in range(3):
+        for _ in range(REPEATS):
             hashing.append(self.baseline(_READ_HASH, 100_000))
             plans.append(self.plan(tree, state, 0))
         plan, base = best(plans), best(hashing)
