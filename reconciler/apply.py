@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
@@ -19,7 +19,7 @@ from reconciler.errors import ApiError, ApiUnreachableError, AuthError
 from reconciler.plan import LeadChange, Plan
 from reconciler.state import LeadRecord, StateBackend
 
-Status = Literal["applied", "failed", "skipped"]
+Status = Literal["applied", "failed", "skipped", "conflict"]
 
 
 class LeadUpdater(Protocol):
@@ -48,6 +48,9 @@ class Outcome:
 
 
 Progress = Callable[[Outcome, int, int], None]
+# Asked right before a lead's PUT (a saved plan's leads are re-read then): why the lead must
+# not be sent after all, as (status, message), or None to send it.
+Recheck = Callable[[LeadChange], Awaitable[tuple[Status, str] | None]]
 
 
 @dataclass(frozen=True)
@@ -84,8 +87,13 @@ async def apply_plan(
     *,
     parallelism: int,
     progress: Progress | None = None,
+    force_conflicts: bool = False,
+    recheck: Recheck | None = None,
 ) -> ApplyResult:
-    """Apply `plan`; the caller holds the state lock and has checked the plan is not stale."""
+    """Apply `plan`; the caller holds the state lock and has checked the plan is not stale.
+
+    A lead held back by a conflict is not sent unless `force_conflicts`; `recheck` may hold
+    back a lead right before its PUT."""
     outcomes: dict[int, Outcome] = {}
     total, done = len(plan.changes), 0
     for outcome in record_without_calls(plan, state):
@@ -101,7 +109,10 @@ async def apply_plan(
 
     async def one(change: LeadChange) -> None:
         nonlocal done
-        outcome = await _apply_one(change, client, gate, writer, stopping)
+        if change.conflicts and not force_conflicts:
+            outcome = _held(change)
+        else:
+            outcome = await _apply_one(change, client, gate, writer, stopping, recheck)
         outcomes[change.lead_id] = outcome
         done += 1
         if progress:
@@ -122,6 +133,7 @@ async def _apply_one(
     gate: asyncio.Semaphore,
     writer: _StateWriter,
     stopping: list[ApiError],
+    recheck: Recheck | None,
 ) -> Outcome:
     def end(status: Status, message: str = "", called: bool = True) -> Outcome:
         return Outcome(change.lead_id, change.file, change.action, status, message, called)
@@ -132,6 +144,9 @@ async def _apply_one(
         async with gate:
             if stopping:
                 return end("skipped", "not sent: the run stopped before it", called=False)
+            held = await recheck(change) if recheck is not None else None
+            if held is not None:
+                return end(held[0], held[1], called=False)
             await client.update_lead(change.lead_id, change.body)
     except ApiError as exc:
         for kind, short in _RUN_ENDING.items():
@@ -145,6 +160,15 @@ async def _apply_one(
     except Exception as exc:  # the PUT landed but the state did not take it: say so plainly
         return end("failed", f"applied in Lofty but not recorded in the state: {exc}")
     return end("applied")
+
+
+def _held(change: LeadChange) -> Outcome:
+    fields = ", ".join(c.field for c in change.conflicts)
+    message = (
+        f"not sent: {fields} changed both in the files and in Lofty since the last apply "
+        "(a conflict); settle it in the file, or pass --force-conflicts to overwrite Lofty"
+    )
+    return Outcome(change.lead_id, change.file, change.action, "conflict", message)
 
 
 _GATHER_FACTOR = 2.0

@@ -6,6 +6,11 @@ only when their command runs, so `plan` never pays for apply's HTTP client.
 
 Exit codes: 0 success, 1 any error (usage errors included, so that `plan --detailed-exitcode`
 can keep 2 for "changes present"), 130 interrupted.
+
+This module is longer than the project's other modules on purpose: it is nothing but the
+command line's declaration (one decorated function per command, each a few lines of options
+and one dispatch), and reading it top to bottom is reading `reconciler --help`. Splitting it
+would scatter that without making any part simpler.
 """
 
 from __future__ import annotations
@@ -98,6 +103,12 @@ lock_timeout_option = click.option(
     metavar="SECONDS",
     help="How long to wait for another run's lock.",
 )
+config_option = click.option(
+    "--config",
+    type=click.Path(path_type=Path, dir_okay=False),
+    metavar="PATH",
+    help="Field ownership (shared, enforce, initial per field); default: ./reconciler.yaml.",
+)
 parallelism_option = click.option(
     "--parallelism",
     default=4,
@@ -144,8 +155,25 @@ def validate(dir_: Path, strict: bool, show_sensitive: bool) -> int:
 )
 @format_option
 @show_sensitive_option
-@click.option("--detailed-exitcode", is_flag=True, help="Exit 2 when there are changes.")
+@click.option(
+    "--detailed-exitcode",
+    is_flag=True,
+    help="Exit 2 when there are changes (refreshed: or drift, conflicts, missing leads).",
+)
 @click.option("--strict", is_flag=True, help="Treat silent truncation as an error.")
+@click.option(
+    "--refresh",
+    is_flag=True,
+    help="Also read the managed leads from Lofty: show drift and conflicts (needs a credential).",
+)
+@click.option(
+    "--write-drift",
+    is_flag=True,
+    help="With --refresh: write the drifted values Lofty holds into the lead files.",
+)
+@config_option
+@parallelism_option
+@rate_limit_option
 def plan(
     dir_: Path,
     state: str | None,
@@ -155,8 +183,18 @@ def plan(
     show_sensitive: bool,
     detailed_exitcode: bool,
     strict: bool,
+    refresh: bool,
+    write_drift: bool,
+    config: Path | None,
+    parallelism: int,
+    rate_limit: float | None,
 ) -> int:
-    """Show what apply would change, lead by lead and field by field."""
+    """Show what apply would change, lead by lead and field by field.
+
+    Offline by default (no credential, no call). With --refresh, each managed field is also
+    compared with Lofty: changed in git, already so in Lofty, drift (edited in Lofty), or a
+    conflict (both changed).
+    """
     from reconciler.commands.plan import PlanOptions
     from reconciler.commands.plan import plan as command
 
@@ -168,6 +206,11 @@ def plan(
         format=fmt,
         detailed_exitcode=detailed_exitcode,
         strict=strict,
+        refresh=refresh,
+        write_drift=write_drift,
+        config=config,
+        parallelism=parallelism,
+        rate_limit=rate_limit,
     )
     return _run(lambda console: command(options, console), show_sensitive=show_sensitive)
 
@@ -189,6 +232,17 @@ def plan(
     show_default=True,
     help="json: per-lead outcomes on stdout for scripts (the plan and progress go to stderr).",
 )
+@click.option(
+    "--no-refresh",
+    is_flag=True,
+    help="Do not read Lofty first: plan against the state alone (conflicts go unnoticed).",
+)
+@click.option(
+    "--force-conflicts",
+    is_flag=True,
+    help="Send leads whose fields were also edited in Lofty, overwriting those edits.",
+)
+@config_option
 @show_sensitive_option
 def apply(
     planfile: Path | None,
@@ -200,9 +254,17 @@ def apply(
     rate_limit: float | None,
     lock_timeout: float,
     fmt: Literal["text", "json"],
+    no_refresh: bool,
+    force_conflicts: bool,
+    config: Path | None,
     show_sensitive: bool,
 ) -> int:
-    """Send PUT /v1.0/leads/{leadId} for exactly the leads and fields that changed."""
+    """Send PUT /v1.0/leads/{leadId} for exactly the leads and fields that changed.
+
+    Without PLANFILE it plans first, reading the managed leads from Lofty (unless
+    --no-refresh) so that a field also edited in Lofty is a conflict, not overwritten; with
+    PLANFILE it re-reads each lead just before its PUT.
+    """
     from reconciler.commands.apply import ApplyOptions
     from reconciler.commands.apply import apply as command
 
@@ -216,6 +278,9 @@ def apply(
         rate_limit=rate_limit,
         lock_timeout=lock_timeout,
         format=fmt,
+        refresh=not no_refresh,
+        force_conflicts=force_conflicts,
+        config=config,
     )
     return _run(lambda console: command(options, console), show_sensitive=show_sensitive)
 

@@ -100,3 +100,10 @@ class LeadNotFoundError(ApiError):
 class SandboxError(ReconcilerError):
     """The sandbox cannot start or cannot do what it was asked: a seed file that is not a list
     of valid leads, a port already in use, an admin request about a lead it does not hold."""
+
+
+class WriteBackError(ReconcilerError):
+    """Lofty's value cannot be written into a lead file (`plan --write-drift`): the lead or the
+    field is not in the file any more, the file cannot be written, or the value would not read
+    back as itself or would make the file invalid. The file is left as it was: plan again, or
+    edit it by hand."""

@@ -8,7 +8,6 @@ editors check the file as it is edited. Files are written atomically and never o
 
 from __future__ import annotations
 
-import os
 import re
 import unicodedata
 from collections.abc import Mapping
@@ -18,6 +17,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel
 
+from reconciler.files import create_file
 from reconciler.model import Lead
 from reconciler.yamlio import quote_like_the_reader
 
@@ -115,17 +115,7 @@ def file_name(values: Mapping[str, Any]) -> str:
 
 
 def write_new_file(path: Path, text: str) -> None:
-    """Create `path` with `text`, atomically, refusing to replace anything already there.
-
-    The text goes to a temporary file that is linked into place, so an import interrupted
-    half-way never leaves a half-written lead file, and a file that appeared meanwhile is kept.
-    """
-    temp = path.with_name(f".{path.name}.{os.getpid()}.partial")
-    try:
-        with open(temp, "x", encoding="utf-8") as file:
-            file.write(text)
-            file.flush()
-            os.fsync(file.fileno())
-        os.link(temp, path)  # fails if `path` exists: nothing is ever overwritten
-    finally:
-        temp.unlink(missing_ok=True)
+    """Create `path` with `text`, atomically, refusing to replace anything already there
+    (FileExistsError): an import interrupted half-way never leaves a half-written lead file,
+    and a file that appeared meanwhile is kept."""
+    create_file(path, text.encode("utf-8"))

@@ -81,6 +81,7 @@ class LeadWarning:
     lead_id: int | None
     field: str
     message: str
+    cut: bool = False  # a value Lofty will cut short (the plan marks it where it shows it)
 
     def __str__(self) -> str:
         return f"{self.file}:{self.line}: {self.field}: {self.message}"
@@ -559,7 +560,9 @@ def _place(checked: Checked, doc: Document, shown: str, strict: bool, result: _P
         if strict:
             result.problems.append(Problem(shown, where, name, f"{finding.message} (--strict)"))
         else:
-            result.warnings.append(LeadWarning(shown, where, lead_id, name, finding.message))
+            result.warnings.append(
+                LeadWarning(shown, where, lead_id, name, finding.message, cut=True)
+            )
 
 
 def _claim(

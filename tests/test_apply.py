@@ -10,6 +10,7 @@ import io
 import json
 import signal
 import threading
+import time
 from collections.abc import Callable, Iterable
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
@@ -86,12 +87,14 @@ class Team:
             err=self.err,
             env={"LOFTY_ACCESS_TOKEN": TOKEN, "LOFTY_API_URL": "https://lofty.test"},
         )
+        # These tests drive the engine; reading Lofty first is tested against the sandbox.
         options = dataclasses.replace(
             options,
             dir=self.leads,
             state=str(self.state_path),
             auto_approve=True,
             parallelism=2,
+            refresh=False,
         )
         factory = self.factory(handler, **settings)
         return run_command(lambda: apply_command(options, console, client_factory=factory), console)
@@ -245,7 +248,7 @@ def test_apply_json_gives_each_leads_outcome_on_stdout_and_the_plan_on_stderr(te
     assert team.apply_with(ApplyOptions(format="json"), second_is_missing) == EXIT_ERROR
     doc = json.loads(team.out.getvalue())
     assert doc["format_version"] == 1 and doc["ok"] is False and doc["stopped"] is None
-    assert doc["summary"] == {"applied": 1, "failed": 1, "skipped": 0}
+    assert doc["summary"] == {"applied": 1, "failed": 1, "skipped": 0, "conflict": 0}
     assert [(o["lead_id"], o["status"], o["called"]) for o in doc["outcomes"]] == [
         (1, "applied", True),
         (2, "failed", True),
@@ -321,3 +324,85 @@ def test_the_first_refused_put_ends_the_run_and_says_so_once(team: Team) -> None
     stopped = [line for line in out.splitlines() if line.startswith("The run stopped: ")]
     assert len(stopped) == 1 and "HTTP 403" in stopped[0]
     assert "leads were not sent." in stopped[0]
+
+
+def test_ctrl_d_at_the_prompt_cancels_and_sends_nothing(team: Team) -> None:
+    team.write(1, firstName="Jane")
+
+    def ctrl_d(prompt: str) -> str:
+        raise EOFError
+
+    console = Console(
+        out=team.out,
+        err=team.err,
+        interactive=True,
+        ask=ctrl_d,
+        env={"LOFTY_ACCESS_TOKEN": TOKEN, "LOFTY_API_URL": "https://lofty.test"},
+    )
+    options = ApplyOptions(dir=team.leads, state=str(team.state_path), refresh=False)
+    factory = team.factory(ok)
+    code = run_command(lambda: apply_command(options, console, client_factory=factory), console)
+    assert code == EXIT_ERROR
+    assert "Apply cancelled; nothing was sent." in team.err.getvalue()
+    assert "Traceback" not in team.err.getvalue()
+    assert team.puts == [] and team.state().read().leads == {}
+
+
+def test_a_long_apply_says_how_long_is_left(team: Team, monkeypatch: pytest.MonkeyPatch) -> None:
+    from reconciler.apply import Outcome
+    from reconciler.commands import apply as command_module
+
+    now = [1000.0]
+    monkeypatch.setattr("reconciler.commands.apply.time.monotonic", lambda: now[0])
+    console = Console(out=team.out, err=team.err)
+    report = command_module._progress(console, lines=False)
+    for done in range(1, 201):
+        now[0] += 0.5  # half a second a lead
+        report(Outcome(done, "f.yaml", "update", "applied", called=True), done, 200)
+    notes = team.err.getvalue().splitlines()
+    assert notes[0] == "  20/200 leads done, about 1m30s left"
+    assert notes[-1] == "  180/200 leads done, about 10s left"
+    assert len(notes) == 9  # every tenth of the way, not every lead
+
+
+def test_a_hostile_server_ends_within_the_bounds_leaking_nothing(team: Team) -> None:
+    """Every answer is hostile in its own way: the run still ends within the (here small)
+    bounds, every lead is applied and recorded or failed with a message, and nothing of the
+    credential reaches any output or file."""
+    for lead_id in range(1, 25):
+        team.write(lead_id, firstName=f"Lead {lead_id}")
+    echoed = f"\x1b[31m\n::error::pwned {TOKEN} Bearer {TOKEN}"
+    hostile: list[Callable[[httpx.Request], httpx.Response]] = [
+        lambda r: httpx.Response(500, text=echoed * 50, headers={"Retry-After": "999999"}),
+        lambda r: httpx.Response(
+            429, json={"message": echoed}, headers={"X-RateLimit-Reset": "9999999999999"}
+        ),
+        lambda r: httpx.Response(200, text=f"<html>{echoed}</html>"),
+        lambda r: httpx.Response(200, json={"code": 20012, "message": echoed}),
+        lambda r: httpx.Response(200, json={"leadId": "not a number"}),
+        lambda r: httpx.Response(418, json=echoed),
+        ok,
+    ]
+    seen = 0
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        nonlocal seen
+        if request.method == "GET":
+            return ok(request)
+        seen += 1
+        return hostile[seen % len(hostile)](request)
+
+    started = time.monotonic()
+    code = team.apply(answer, lead_deadline=1.0, max_wait=0.2, attempt_deadline=1.0)
+    assert time.monotonic() - started < 30
+    assert code == EXIT_ERROR
+    recorded = set(team.state().read().leads)
+    out = team.out.getvalue() + team.err.getvalue()
+    for lead_id in range(1, 25):
+        applied = f"applied lead {lead_id} (" in out
+        failed = f"failed: lead {lead_id} (" in out
+        assert applied != failed, lead_id  # one or the other, said
+        assert (lead_id in recorded) == applied
+    assert TOKEN not in out and TOKEN[:8] not in out
+    assert TOKEN not in team.state_path.read_text()
+    assert "\x1b" not in out and "\n::error" not in out

@@ -23,6 +23,8 @@ from typing import Any
 import pytest
 import yaml
 
+from reconciler.sandbox import Sandbox, SandboxConfig
+
 ROOT = Path(__file__).resolve().parents[1]
 WORKFLOWS = ROOT / ".github" / "workflows"
 ACTION = ROOT / "action.yml"
@@ -117,6 +119,7 @@ def test_workflows_in_the_adopting_guide_pass_both_linters(tmp_path: Path) -> No
     assert [name for name, _ in blocks] == [
         ".github/workflows/leads-plan.yml",
         ".github/workflows/leads-apply.yml",
+        ".github/workflows/leads-drift.yml",
     ]
     (tmp_path / ".github" / "workflows").mkdir(parents=True)
     for name, text in blocks:
@@ -235,12 +238,21 @@ def test_pre_commit_hook_validates() -> None:
 
 FAKE_RECONCILER = r"""#!/usr/bin/env bash
 printf '%s\n' "$*" >> "$FAKE_LOG"
+credentials() {
+  for name in LOFTY_ACCESS_TOKEN LOFTY_API_KEY; do
+    if [ -n "${!name+set}" ]; then echo "env $name" >> "$FAKE_LOG"; fi
+  done
+}
 case "$1" in
   validate) exit "${FAKE_VALIDATE_RC:-0}" ;;
-  plan) printf '%s' "${FAKE_PLAN_OUT:-}"; exit "${FAKE_PLAN_RC:-0}" ;;
-  apply) for name in LOFTY_ACCESS_TOKEN LOFTY_API_KEY; do
-           if [ -n "${!name+set}" ]; then echo "env $name" >> "$FAKE_LOG"; fi
-         done ;;
+  plan) if [ -n "${FAKE_PLAN_CREDENTIALS:-}" ]; then credentials; fi
+        if [[ " $* " == *" --write-drift "* ]]; then
+          # Rewrites the files named in FAKE_WRITE, as `--write-drift` rewrites drifted values.
+          for file in ${FAKE_WRITE:-}; do printf 'stage: Won\n' >> "$file"; done
+          exit "${FAKE_WRITE_RC:-0}"
+        fi
+        printf '%s' "${FAKE_PLAN_OUT:-}"; exit "${FAKE_PLAN_RC:-0}" ;;
+  apply) credentials ;;
 esac
 """
 
@@ -414,25 +426,35 @@ def test_apply_step_applies_with_auto_approve_and_drops_the_unset_credential(
     assert "must-not-leak" not in result.stdout + result.stderr
 
 
+CHECK_ENV = {"DRIFT_ISSUE": "true", "DRIFT_PULL_REQUEST": "false"}
+
+
 @pytest.mark.parametrize(
-    ("command", "state", "message"),
+    ("command", "state", "flags", "message"),
     [
-        ("destroy", ".reconciler/state.json", "validate, plan or apply"),
+        ("destroy", ".reconciler/state.json", {}, "validate, plan, apply or drift, not 'destroy'"),
         # e.g. `state: ${{ secrets.RECONCILER_STATE }}` on a pull request from a fork
-        ("apply", "", "state input is empty"),
-        ("plan", "", "state input is empty"),
+        ("apply", "", {}, "state input is empty"),
+        ("plan", "", {}, "state input is empty"),
+        ("drift", "", {}, "state input is empty"),
+        ("drift", "s/s.json", {"DRIFT_PULL_REQUEST": "yes"}, "drift-pull-request must be true"),
+        ("drift", "s/s.json", {"DRIFT_ISSUE": "False"}, "drift-issue must be true or false"),
     ],
 )
-def test_bad_inputs_are_refused(runner: Runner, command: str, state: str, message: str) -> None:
-    result = runner.run("Check the inputs", {"COMMAND": command, "RECONCILER_STATE": state})
+def test_bad_inputs_are_refused(
+    runner: Runner, command: str, state: str, flags: dict[str, str], message: str
+) -> None:
+    env = {**CHECK_ENV, "COMMAND": command, "RECONCILER_STATE": state, **flags}
+    result = runner.run("Check the inputs", env)
 
     assert result.returncode == 1
     assert message in result.stdout
 
 
-@pytest.mark.parametrize("command", ["validate", "plan", "apply"])
+@pytest.mark.parametrize("command", ["validate", "plan", "apply", "drift"])
 def test_good_inputs_pass(runner: Runner, command: str) -> None:
-    env = {"COMMAND": command, "RECONCILER_STATE": "" if command == "validate" else "s/s.json"}
+    state = "" if command == "validate" else "s/s.json"
+    env = {**CHECK_ENV, "COMMAND": command, "RECONCILER_STATE": state}
     assert runner.run("Check the inputs", env).returncode == 0
 
 
@@ -536,27 +558,37 @@ const fs = require('node:fs');
 const [scriptPath, scenarioPath] = process.argv.slice(2);
 const scenario = JSON.parse(fs.readFileSync(scenarioPath, 'utf8'));
 const calls = [];
-const failing = (name) => {
-  if (scenario.failOn !== name) return;
-  throw Object.assign(new Error(`HTTP ${scenario.status}`), { status: scenario.status });
-};
+// Each API method records its call, then fails with the scenario's status for it, or answers
+// with the scenario's data for it. Issue methods keep their bare names; others are prefixed.
+const failures = { ...(scenario.failures ?? {}) };
+if (scenario.failOn) failures[scenario.failOn] = scenario.status;
+const data = { listComments: scenario.comments ?? [], ...(scenario.data ?? {}) };
 const api = (name) => async (params) => {
   calls.push([name, params]);
-  failing(name);
-  return { data: name === 'listComments' ? scenario.comments : {} };
+  if (failures[name]) {
+    throw Object.assign(new Error(`HTTP ${failures[name]}`), { status: failures[name] });
+  }
+  return { data: data[name] ?? {} };
 };
+const namespace = (prefix, names) =>
+  Object.fromEntries(names.map((name) => [name, api(prefix + name)]));
 const github = {
   paginate: async (method, params) => (await method(params)).data,
-  rest: { issues: {
-    listComments: api('listComments'), createComment: api('createComment'),
-    updateComment: api('updateComment'), deleteComment: api('deleteComment'),
-  } },
+  rest: {
+    issues: namespace('', ['listComments', 'createComment', 'updateComment', 'deleteComment',
+                           'listForRepo', 'create', 'update', 'getLabel', 'createLabel']),
+    pulls: namespace('pulls.', ['list', 'create', 'update']),
+    git: namespace('git.', ['getCommit', 'createBlob', 'createTree', 'createCommit',
+                            'updateRef', 'createRef']),
+  },
 };
-const core = {
-  notice: (message) => calls.push(['notice', message]),
-  setFailed: (message) => calls.push(['setFailed', message]),
+const core = Object.fromEntries(['notice', 'warning', 'setFailed', 'info'].map(
+  (name) => [name, (message) => calls.push([name, message])]));
+core.setOutput = (name, value) => calls.push(['setOutput', { [name]: value }]);
+const context = {
+  repo: { owner: 'acme', repo: 'leads' }, issue: { number: 7 },
+  serverUrl: 'https://github.com', runId: 4242,
 };
-const context = { repo: { owner: 'acme', repo: 'leads' }, issue: { number: 7 } };
 const AsyncFunction = Object.getPrototypeOf(async () => {}).constructor;
 const script = new AsyncFunction('require', 'github', 'context', 'core',
                                  fs.readFileSync(scriptPath, 'utf8'));
@@ -567,25 +599,24 @@ script(require, github, context, core).then(
 """
 
 
-def _comment(
-    tmp_path: Path, body: str, comments: list[dict[str, Any]], **scenario: Any
+def _github_script(
+    tmp_path: Path, step_name: str, env: dict[str, str], scenario: dict[str, Any]
 ) -> dict[str, Any]:
+    """Run a github-script step of action.yml under node with a fake GitHub API; the calls it
+    made (API, `core.*`, outputs) in order, and its error if it threw."""
     node = shutil.which("node")
     if node is None:
         pytest.skip("node is not installed")
-    step = _step("Post the plan as the sticky pull-request comment")
+    step = _step(step_name)
+    declared = set(step.get("env", {}))
+    assert declared <= set(env), f"step {step_name!r} also needs {declared - set(env)}"
     (tmp_path / "script.js").write_text(step["with"]["script"])
     (tmp_path / "harness.js").write_text(NODE_HARNESS)
-    (tmp_path / "body.md").write_text(body)
-    (tmp_path / "scenario.json").write_text(json.dumps({"comments": comments, **scenario}))
+    (tmp_path / "scenario.json").write_text(json.dumps(scenario))
+    argv = [node, *(str(tmp_path / name) for name in ("harness.js", "script.js", "scenario.json"))]
     result = subprocess.run(
-        [
-            node,
-            str(tmp_path / "harness.js"),
-            str(tmp_path / "script.js"),
-            str(tmp_path / "scenario.json"),
-        ],
-        env={**os.environ, "BODY_FILE": str(tmp_path / "body.md"), "COMMENT_AUTHOR": BOT["login"]},
+        argv,
+        env={**os.environ, **env},
         capture_output=True,
         text=True,
         timeout=30,
@@ -593,6 +624,19 @@ def _comment(
     )
     outcome: dict[str, Any] = json.loads(result.stdout)
     return outcome
+
+
+def _comment(
+    tmp_path: Path, body: str, comments: list[dict[str, Any]], **scenario: Any
+) -> dict[str, Any]:
+    (tmp_path / "body.md").write_text(body)
+    env = {"BODY_FILE": str(tmp_path / "body.md"), "COMMENT_AUTHOR": BOT["login"]}
+    return _github_script(
+        tmp_path,
+        "Post the plan as the sticky pull-request comment",
+        env,
+        {"comments": comments, **scenario},
+    )
 
 
 def _writes(outcome: dict[str, Any]) -> list[tuple[str, Any]]:
@@ -657,3 +701,544 @@ def test_a_body_without_the_marker_is_not_posted(tmp_path: Path) -> None:
     outcome = _comment(tmp_path, "### Plan\n", [])
 
     assert [name for name, _ in outcome["calls"]] == ["setFailed"]
+
+
+# --- drift: the workflow, the plan step, the issue and the pull request ---------------------
+
+DRIFT_MARKER = "<!-- reconciler:drift -->"
+PR_MARKER = "<!-- reconciler:drift-pull-request -->"
+
+
+def test_drift_workflow_runs_daily_and_by_hand_and_reports_with_a_read_credential() -> None:
+    workflow = _load(WORKFLOWS / "leads-drift.yml")
+    triggers = _on(workflow)
+    assert [entry["cron"] for entry in triggers["schedule"]] == ["17 6 * * *"]
+    assert triggers["workflow_dispatch"]["inputs"]["pull-request"]["type"] == "boolean"
+    assert triggers["workflow_dispatch"]["inputs"]["pull-request"]["default"] is False
+    assert workflow["concurrency"]["cancel-in-progress"] is False
+    report = workflow["jobs"]["report"]
+    assert _jobs_using_action(workflow, "drift") == [report, workflow["jobs"]["pull-request"]]
+    assert report["environment"] == "lofty-read"
+    # The daily job can write issues and nothing else: no write to the repository.
+    assert report["permissions"] == {"contents": "read", "issues": "write", "actions": "read"}
+    step = next(s for s in report["steps"] if s.get("uses") == "./")
+    assert step["with"] == {
+        "command": "drift",
+        "leads-dir": "leads",
+        "lofty-access-token": "${{ secrets.LOFTY_ACCESS_TOKEN }}",
+        "lofty-api-key": "${{ secrets.LOFTY_API_KEY }}",
+    }
+
+
+def test_only_the_opt_in_drift_pull_request_job_may_write_to_the_repository() -> None:
+    workflow = _load(WORKFLOWS / "leads-drift.yml")
+    job = workflow["jobs"]["pull-request"]
+    assert job["needs"] == "report"
+    assert job["if"] == "inputs.pull-request || vars.LEADS_DRIFT_PULL_REQUEST == 'true'"
+    assert job["environment"] == "lofty-read"
+    assert job["permissions"] == {
+        "contents": "write",
+        "pull-requests": "write",
+        "actions": "read",
+    }
+    step = next(s for s in job["steps"] if s.get("uses") == "./")
+    assert step["with"]["drift-issue"] == "false"
+    assert step["with"]["drift-pull-request"] == "true"
+    writers = [
+        name
+        for name, each in workflow["jobs"].items()
+        if each["permissions"].get("contents") == "write"
+    ]
+    assert writers == ["pull-request"]
+
+
+DRIFT_ENV = {
+    "LEADS_DIR": "leads",
+    "RECONCILER_STATE": ".reconciler/state.json",
+    "LOFTY_ACCESS_TOKEN": "",
+    "LOFTY_API_KEY": "read-key-must-not-leak",
+}
+REFRESH_CALL = (
+    "plan --refresh --dir leads --state .reconciler/state.json --format markdown "
+    "--detailed-exitcode"
+)
+DRIFT_PLAN = f"{MARKER}\n### Lead plan\n\n**No changes.**\n\n### Drift\n\n- 101 stage\n"
+
+
+@pytest.mark.parametrize(
+    "heading", ["### Drift", "### Drift: edited in Lofty since the last apply"]
+)
+def test_drift_step_reports_drift_with_its_own_marker_and_the_read_credential(
+    runner: Runner, heading: str
+) -> None:
+    plan = DRIFT_PLAN.replace("### Drift\n", heading + "\n")
+    env = {**DRIFT_ENV, "FAKE_PLAN_RC": "2", "FAKE_PLAN_OUT": plan}
+    result = runner.run("Plan against live Lofty for drift", {**env, "FAKE_PLAN_CREDENTIALS": "1"})
+
+    assert result.returncode == 0, result.stderr
+    # The unset secret is dropped, the other reaches the CLI and is never printed.
+    assert runner.calls() == ["validate --dir leads", REFRESH_CALL, "env LOFTY_API_KEY"]
+    assert "must-not-leak" not in result.stdout + result.stderr
+    outputs = runner.outputs()
+    assert outputs["has-drift"] == "true"
+    assert Path(outputs["report"]).read_text() == f"{DRIFT_MARKER}\n{plan}"
+    assert runner.summary.read_text() == plan
+    assert "::warning::" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("rc", "plan"),
+    [
+        (0, f"{MARKER}\n### Lead plan\n\n**No changes.**\n"),
+        # Changes in the files not applied yet are not drift, nor is a value called Drift.
+        (2, f"{MARKER}\n### Lead plan\n\n**1 lead to change.**\n\n### Drifting leads\n"),
+    ],
+)
+def test_drift_step_without_drift_says_so(runner: Runner, rc: int, plan: str) -> None:
+    result = runner.run(
+        "Plan against live Lofty for drift",
+        {**DRIFT_ENV, "FAKE_PLAN_RC": str(rc), "FAKE_PLAN_OUT": plan},
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert runner.outputs()["has-drift"] == "false"
+    assert "::warning::" not in result.stdout
+
+
+def test_a_failed_refresh_fails_the_step_and_leaves_the_issue_alone(runner: Runner) -> None:
+    env = {**DRIFT_ENV, "FAKE_PLAN_RC": "1", "FAKE_PLAN_OUT": "half a plan"}
+    result = runner.run("Plan against live Lofty for drift", env)
+
+    assert result.returncode == 1
+    assert "has-drift" not in runner.outputs()  # so the issue step skips: nothing is closed
+    assert "the drift issue is left as it was" in result.stdout
+
+
+def test_drift_step_needs_a_credential(runner: Runner) -> None:
+    env = {**DRIFT_ENV, "LOFTY_API_KEY": ""}
+    result = runner.run("Plan against live Lofty for drift", env)
+
+    assert result.returncode == 1
+    assert "lofty-read" in result.stdout and "read-only" in result.stdout
+    assert runner.calls() == []
+
+
+def test_drift_steps_only_run_for_drift_and_the_issue_only_after_a_plan() -> None:
+    assert _step("Plan against live Lofty for drift")["if"] == "inputs.command == 'drift'"
+    issue = _step("Keep the drift issue up to date")["if"]
+    assert "inputs.drift-issue == 'true'" in issue
+    assert "steps.drift.outputs.has-drift != ''" in issue
+    write = _step("Write Lofty's values into the lead files")["if"]
+    assert "inputs.drift-pull-request == 'true'" in write
+    assert "steps.drift.outputs.has-drift == 'true'" in write
+
+
+def _git(cwd: Path, *args: str) -> str:
+    return subprocess.run(
+        ["git", *args], cwd=cwd, check=True, capture_output=True, text=True, timeout=30
+    ).stdout.strip()
+
+
+def test_write_step_lists_the_rewritten_lead_files_and_the_commit_they_sit_on(
+    runner: Runner,
+) -> None:
+    if shutil.which("git") is None:
+        pytest.skip("git is not installed")
+    top = runner.workspace
+    for name in ("leads/team a/jane.yaml", "leads/bo.yaml", "README.md"):
+        (top / name).parent.mkdir(parents=True, exist_ok=True)
+        (top / name).write_text("leadId: 1\n")
+    _git(top, "init", "-q")
+    _git(top, "add", "-A")
+    _git(top, "-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-qm", "leads")
+    env = {**DRIFT_ENV, "FAKE_WRITE": str(top / "leads" / "bo.yaml")}
+    result = runner.run("Write Lofty's values into the lead files", env)
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert runner.calls()[-1] == (
+        "plan --refresh --write-drift --dir leads --state .reconciler/state.json"
+    )
+    outputs = runner.outputs()
+    assert Path(outputs["files"]).read_bytes() == b"leads/bo.yaml\0"
+    assert outputs["top"] == str(top.resolve())
+    assert outputs["base"] == _git(top, "rev-parse", "HEAD")
+
+
+def test_write_step_fails_when_writing_fails(runner: Runner) -> None:
+    result = runner.run(
+        "Write Lofty's values into the lead files", {**DRIFT_ENV, "FAKE_WRITE_RC": "1"}
+    )
+
+    assert result.returncode == 1
+    assert "writing the drifted values failed" in result.stdout
+
+
+# The issue script ------------------------------------------------------------------------
+
+DRIFT_BODY = f"{DRIFT_MARKER}\n{DRIFT_PLAN}"
+
+
+def _issue(
+    tmp_path: Path,
+    issues: list[dict[str, Any]],
+    *,
+    drift: bool = True,
+    body: str = DRIFT_BODY,
+    **scenario: Any,
+) -> dict[str, Any]:
+    (tmp_path / "report.md").write_text(body)
+    env = {
+        "HAS_DRIFT": "true" if drift else "false",
+        "REPORT_FILE": str(tmp_path / "report.md"),
+        "LABEL": "lead-drift",
+        "AUTHOR": BOT["login"],
+    }
+    data = {"listForRepo": issues, "create": {"number": 31}, **scenario.pop("data", {})}
+    return _github_script(
+        tmp_path, "Keep the drift issue up to date", env, {"data": data, **scenario}
+    )
+
+
+REPO = {"owner": "acme", "repo": "leads"}
+RUN = "https://github.com/acme/leads/actions/runs/4242"
+
+
+def _bot_issue(number: int, body: str = f"{DRIFT_MARKER}\nold report") -> dict[str, Any]:
+    return {"number": number, "body": body, "user": BOT}
+
+
+def _planted(number: int) -> dict[str, Any]:
+    # Same title, label and marker, opened by someone else: never the bot's to edit or close.
+    return {
+        "number": number,
+        "title": "Lead drift: fields edited in Lofty since the last apply",
+        "body": f"{DRIFT_MARKER}\nplanted",
+        "user": REVIEWER,
+    }
+
+
+def test_drift_issue_is_created_with_its_label_when_there_is_none(tmp_path: Path) -> None:
+    outcome = _issue(tmp_path, [_planted(5)])
+
+    assert "error" not in outcome
+    assert outcome["calls"][0] == [
+        "listForRepo",
+        {**REPO, "state": "open", "creator": BOT["login"], "labels": "lead-drift", "per_page": 100},
+    ]
+    assert outcome["calls"][1:] == [
+        ["getLabel", {**REPO, "name": "lead-drift"}],
+        [
+            "create",
+            {
+                **REPO,
+                "body": DRIFT_BODY,
+                "labels": ["lead-drift"],
+                "title": "Lead drift: fields edited in Lofty since the last apply",
+            },
+        ],
+        ["setOutput", {"number": "31"}],
+    ]
+
+
+def test_the_drift_label_is_created_when_the_repository_lacks_it(tmp_path: Path) -> None:
+    outcome = _issue(tmp_path, [], failures={"getLabel": 404})
+
+    assert "error" not in outcome
+    names = [name for name, _ in outcome["calls"]]
+    assert names == ["listForRepo", "getLabel", "createLabel", "create", "setOutput"]
+    assert outcome["calls"][2][1]["name"] == "lead-drift"
+
+
+def test_the_bots_drift_issue_is_updated_when_the_report_changes(tmp_path: Path) -> None:
+    outcome = _issue(tmp_path, [_planted(5), _bot_issue(9)])
+
+    assert "error" not in outcome
+    assert outcome["calls"][1:] == [
+        ["update", {**REPO, "issue_number": 9, "body": DRIFT_BODY}],
+        ["setOutput", {"number": "9"}],
+    ]
+
+
+def test_an_unchanged_report_leaves_the_issue_alone(tmp_path: Path) -> None:
+    outcome = _issue(tmp_path, [_bot_issue(9, DRIFT_BODY)])
+
+    assert outcome["calls"][1:] == [["setOutput", {"number": "9"}]]
+
+
+def test_the_bots_drift_issue_is_closed_with_a_comment_when_the_drift_is_gone(
+    tmp_path: Path,
+) -> None:
+    pull = {**_bot_issue(12), "pull_request": {"url": "..."}}  # an issue listing holds PRs too
+    outcome = _issue(tmp_path, [_planted(5), _bot_issue(9), pull], drift=False)
+
+    assert "error" not in outcome
+    assert outcome["calls"][1:] == [
+        [
+            "createComment",
+            {
+                **REPO,
+                "issue_number": 9,
+                "body": "No drift any more: Lofty holds what the lead files and the last apply "
+                f"say. Found by [this run]({RUN}).",
+            },
+        ],
+        ["update", {**REPO, "issue_number": 9, "state": "closed", "state_reason": "completed"}],
+        ["setOutput", {"number": ""}],
+    ]
+
+
+def test_without_drift_a_planted_issue_is_never_touched(tmp_path: Path) -> None:
+    outcome = _issue(tmp_path, [_planted(5), {**_planted(6), "user": None}], drift=False)
+
+    assert outcome["calls"][1:] == [["setOutput", {"number": ""}]]
+
+
+def test_a_duplicate_drift_issue_of_the_bot_is_closed(tmp_path: Path) -> None:
+    outcome = _issue(tmp_path, [_bot_issue(9, DRIFT_BODY), _bot_issue(11)])
+
+    assert outcome["calls"][1:] == [
+        ["createComment", {**REPO, "issue_number": 11, "body": "Duplicate of #9."}],
+        ["update", {**REPO, "issue_number": 11, "state": "closed", "state_reason": "not_planned"}],
+        ["setOutput", {"number": "9"}],
+    ]
+
+
+def test_a_report_over_githubs_limit_is_cut_at_a_line_with_a_note(tmp_path: Path) -> None:
+    long = DRIFT_BODY + "".join(f"- lead {n}: a drifted value\n" for n in range(4000))
+    assert len(long) > 65_536
+    outcome = _issue(tmp_path, [], body=long)
+
+    [body] = [params["body"] for name, params in outcome["calls"] if name == "create"]
+    assert len(body) <= 65_536
+    assert body.startswith(DRIFT_BODY)
+    assert body.endswith(
+        f"\n\n_The report was cut to fit; the whole plan is in [the run]({RUN})._\n"
+    )
+    assert "\n- lead" in body and body.split("\n\n_The report")[0].endswith("drifted value")
+
+
+def test_a_report_without_the_drift_marker_is_not_posted(tmp_path: Path) -> None:
+    outcome = _issue(tmp_path, [], body=DRIFT_PLAN)
+
+    assert [name for name, _ in outcome["calls"]] == ["listForRepo", "setFailed"]
+
+
+def test_other_api_errors_fail_the_drift_issue_step(tmp_path: Path) -> None:
+    outcome = _issue(tmp_path, [], failures={"create": 502})
+
+    assert outcome["error"] == "HTTP 502"
+
+
+# The pull-request script -----------------------------------------------------------------
+
+
+def _pull_request(
+    tmp_path: Path, pulls: list[dict[str, Any]], *, drift: bool = True, **scenario: Any
+) -> dict[str, Any]:
+    top = tmp_path / "checkout"
+    (top / "leads").mkdir(parents=True)
+    (top / "leads" / "jane.yaml").write_text("leadId: 101\nstage: Won\n")
+    (tmp_path / "files").write_bytes(b"leads/jane.yaml\0" if drift else b"")
+    env = {
+        "HAS_DRIFT": "true" if drift else "false",
+        "FILES": str(tmp_path / "files") if drift else "",
+        "TOP": str(top),
+        "BASE_SHA": "b" * 40,
+        "BASE_BRANCH": "main",
+        "BRANCH": "reconciler/drift",
+        "AUTHOR": BOT["login"],
+        "LABEL": "lead-drift",
+    }
+    data = {
+        "pulls.list": pulls,
+        "pulls.create": {"number": 44},
+        "git.getCommit": {"tree": {"sha": "t" * 40}},
+        "git.createBlob": {"sha": "blob1"},
+        "git.createTree": {"sha": "tree2"},
+        "git.createCommit": {"sha": "c" * 40},
+        **scenario.pop("data", {}),
+    }
+    return _github_script(
+        tmp_path, "Open, update or close the drift pull request", env, {"data": data, **scenario}
+    )
+
+
+COMMIT_CALLS = [
+    ["git.getCommit", {**REPO, "commit_sha": "b" * 40}],
+    # base64 of the rewritten file as the job left it
+    [
+        "git.createBlob",
+        {**REPO, "content": "bGVhZElkOiAxMDEKc3RhZ2U6IFdvbgo=", "encoding": "base64"},
+    ],
+    [
+        "git.createTree",
+        {
+            **REPO,
+            "base_tree": "t" * 40,
+            "tree": [{"path": "leads/jane.yaml", "mode": "100644", "type": "blob", "sha": "blob1"}],
+        },
+    ],
+    [
+        "git.createCommit",
+        {
+            **REPO,
+            "message": "Accept the lead fields edited in Lofty since the last apply",
+            "tree": "tree2",
+            "parents": ["b" * 40],
+        },
+    ],
+    ["git.updateRef", {**REPO, "ref": "heads/reconciler/drift", "sha": "c" * 40, "force": True}],
+]
+
+
+def _planted_pull(number: int) -> dict[str, Any]:
+    return {"number": number, "body": f"{PR_MARKER}\nplanted", "user": REVIEWER}
+
+
+def test_drift_pull_request_is_opened_from_one_commit_on_the_checked_out_commit(
+    tmp_path: Path,
+) -> None:
+    outcome = _pull_request(tmp_path, [])
+
+    assert "error" not in outcome
+    calls = outcome["calls"]
+    assert calls[0] == [
+        "pulls.list",
+        {**REPO, "state": "open", "head": "acme:reconciler/drift", "per_page": 100},
+    ]
+    assert calls[1:6] == COMMIT_CALLS
+    name, params = calls[6]
+    assert name == "pulls.create"
+    assert {k: params[k] for k in ("head", "base")} == {"head": "reconciler/drift", "base": "main"}
+    assert params["body"].startswith(PR_MARKER + "\n")
+    assert "`lead-drift` issue" in params["body"] and RUN in params["body"]
+    assert calls[7:] == [["setOutput", {"number": "44"}]]
+
+
+def test_the_drift_branch_is_created_when_it_does_not_exist(tmp_path: Path) -> None:
+    outcome = _pull_request(tmp_path, [], failures={"git.updateRef": 422})
+
+    assert "error" not in outcome
+    names = [name for name, _ in outcome["calls"]]
+    assert names[5:8] == ["git.updateRef", "git.createRef", "pulls.create"]
+    assert outcome["calls"][6][1] == {**REPO, "ref": "refs/heads/reconciler/drift", "sha": "c" * 40}
+
+
+def test_the_bots_drift_pull_request_is_updated_not_duplicated(tmp_path: Path) -> None:
+    ours = {"number": 40, "body": f"{PR_MARKER}\nold", "user": BOT}
+    outcome = _pull_request(tmp_path, [_planted_pull(39), ours])
+
+    assert "error" not in outcome
+    calls = outcome["calls"]
+    assert calls[1:6] == COMMIT_CALLS
+    assert calls[6][0] == "pulls.update" and calls[6][1]["pull_number"] == 40
+    assert calls[7:] == [["setOutput", {"number": "40"}]]
+
+
+def test_a_planted_pull_request_from_the_branch_is_left_alone(tmp_path: Path) -> None:
+    outcome = _pull_request(tmp_path, [_planted_pull(39)], failures={"pulls.create": 422})
+
+    assert "error" not in outcome
+    names = [name for name, _ in outcome["calls"]]
+    assert "pulls.update" not in names
+    assert names[-2:] == ["warning", "setOutput"]
+
+
+def test_the_bots_drift_pull_request_is_closed_when_the_drift_is_gone(tmp_path: Path) -> None:
+    ours = {"number": 40, "body": f"{PR_MARKER}\nold", "user": BOT}
+    outcome = _pull_request(tmp_path, [_planted_pull(39), ours], drift=False)
+
+    assert "error" not in outcome
+    assert outcome["calls"][1:] == [
+        [
+            "createComment",
+            {
+                **REPO,
+                "issue_number": 40,
+                "body": f"No drift left to accept (found by [this run]({RUN})); closing.",
+            },
+        ],
+        ["pulls.update", {**REPO, "pull_number": 40, "state": "closed"}],
+        ["setOutput", {"number": ""}],
+    ]
+
+
+# The drift steps with the real CLI against the sandbox -------------------------------------
+
+JANE_FILE = """\
+# A buyer from the open house.
+leadId: 651095960136641
+firstName: Jane
+emails: [jane.doe@example.com]
+stage: Pending  # set by the open-house import
+tags: [Hot Lead]
+"""
+
+
+def test_drift_steps_with_the_real_cli_report_masked_drift_and_rewrite_only_its_values(
+    tmp_path: Path,
+) -> None:
+    # An agent edits a lead in Lofty after the last apply: the drift step sees it and reports
+    # it masked; the write step rewrites exactly that value in the lead file.
+    exe = Path(sys.executable).parent / "reconciler"
+    if not exe.exists() or shutil.which("git") is None:
+        pytest.skip("needs the reconciler console script and git")
+    runner = Runner(tmp_path, fakes=("gh",))
+    top = runner.workspace
+    (top / "leads").mkdir()
+    (top / "leads" / "jane.yaml").write_text(JANE_FILE)
+    _git(top, "init", "-q")
+    _git(top, "add", "-A")
+    _git(top, "-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-qm", "leads")
+    token = "drift-step-token"
+    with Sandbox(SandboxConfig(credentials=frozenset({token}))) as sandbox:
+        sandbox.register(651095960136641)
+        path = f"{runner.bin}{os.pathsep}{exe.parent}{os.pathsep}/usr/bin:/bin"
+        env = {
+            **DRIFT_ENV,
+            "PATH": path,
+            "LOFTY_API_URL": sandbox.url,
+            "LOFTY_ACCESS_TOKEN": token,
+            "LOFTY_API_KEY": "",
+        }
+        applied = subprocess.run(
+            [
+                "reconciler",
+                "apply",
+                "--auto-approve",
+                "--dir",
+                "leads",
+                "--state",
+                ".reconciler/state.json",
+            ],
+            cwd=top,
+            env={**os.environ, **env, "HOME": str(top)},
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert applied.returncode == 0, applied.stdout + applied.stderr
+
+        clean = runner.run("Plan against live Lofty for drift", env)
+        assert clean.returncode == 0, clean.stdout + clean.stderr
+        assert runner.outputs()["has-drift"] == "false"
+
+        sandbox.agent_edit(651095960136641, {"stage": "Showing", "emails": ["jd@private.example"]})
+        runner.output.unlink()
+        drifted = runner.run("Plan against live Lofty for drift", env)
+        assert drifted.returncode == 0, drifted.stdout + drifted.stderr
+        outputs = runner.outputs()
+        assert outputs["has-drift"] == "true"
+        report = Path(outputs["report"]).read_text()
+        assert report.startswith(f"{DRIFT_MARKER}\n{MARKER}\n")
+        assert "\n### Drift\n" in report and "Showing" in report
+        assert "jd@private.example" not in report and "private.example" in report  # masked
+
+        runner.output.unlink()
+        written = runner.run("Write Lofty's values into the lead files", env)
+        assert written.returncode == 0, written.stdout + written.stderr
+    outputs = runner.outputs()
+    assert Path(outputs["files"]).read_bytes() == b"leads/jane.yaml\0"
+    assert (top / "leads" / "jane.yaml").read_text() == JANE_FILE.replace(
+        "stage: Pending  #", "stage: Showing  #"
+    ).replace("[jane.doe@example.com]", "[jd@private.example]")

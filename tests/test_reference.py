@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from reconciler.reference import markdown
+from pathlib import Path
+
+import pytest
+
+from reconciler.reference import READ_BACK_BEGIN, READ_BACK_END, main, markdown, with_read_back
 from tests.vendor import REPO
 
 FIELDS_DOC = REPO / "docs" / "fields.md"
@@ -31,4 +35,25 @@ def test_the_reference_names_every_field_with_how_it_compares_and_clears() -> No
 
 
 def test_the_readme_links_the_reference() -> None:
-    assert "`docs/fields.md`" in (REPO / "README.md").read_text("utf-8")
+    assert "](docs/fields.md)" in (REPO / "README.md").read_text("utf-8")
+
+
+def test_regenerating_rewrites_only_the_read_back_table(tmp_path: Path) -> None:
+    doc = tmp_path / "reading.md"
+    doc.write_text(f"# Reading\n\nprose\n\n{READ_BACK_BEGIN}\n| stale |\n{READ_BACK_END}\n\nmore\n")
+    main(["--read-back", str(doc)])
+    text = doc.read_text("utf-8")
+    assert "| stale |" not in text
+    assert text.startswith(f"# Reading\n\nprose\n\n{READ_BACK_BEGIN}\n\n| field |")
+    assert "| `stage` | `stage` (the name; `stageId` is Lofty's) | compared |" in text
+    assert "| `leadTransaction` | not read back" in text
+    assert text.endswith(f"{READ_BACK_END}\n\nmore\n")
+    assert with_read_back(text) == text
+
+
+def test_regenerating_a_file_without_the_markers_is_refused(tmp_path: Path) -> None:
+    doc = tmp_path / "reading.md"
+    doc.write_text("# Reading\n")
+    with pytest.raises(ValueError, match="markers are missing"):
+        main(["--read-back", str(doc)])
+    assert doc.read_text("utf-8") == "# Reading\n"

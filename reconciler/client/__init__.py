@@ -54,7 +54,7 @@ from __future__ import annotations
 from reconciler.client.answers import LEAD_NOT_EXIST
 from reconciler.client.call import ClientStats
 from reconciler.client.lofty import LoftyClient
-from reconciler.client.reads import LIST_FILTERS, MAX_PAGE_SIZE
+from reconciler.client.reads import LIST_FILTERS, MAX_PAGE_SIZE, Page
 from reconciler.client.settings import (
     DEFAULT_API_URL,
     ClientSettings,
@@ -71,5 +71,6 @@ __all__ = [
     "ClientStats",
     "Credentials",
     "LoftyClient",
+    "Page",
     "settings_from_env",
 ]

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from types import TracebackType
 from typing import Any
 
@@ -20,7 +20,7 @@ import httpx
 from reconciler.client.answers import Judge, lead_number
 from reconciler.client.attempts import Sender
 from reconciler.client.call import Call, ClientStats
-from reconciler.client.reads import MAX_PAGE_SIZE, Reader, list_params
+from reconciler.client.reads import MAX_PAGE_SIZE, Page, Reader, list_params
 from reconciler.client.retry import RetryPolicy
 from reconciler.client.scrub import Voice
 from reconciler.client.settings import ClientSettings
@@ -168,6 +168,19 @@ class LoftyClient:
         Raises :class:`ConfigError` here for bad arguments; while iterating, :class:`ApiError`
         for a malformed page or a list that never ends (a page with nothing new, or far more
         pages than ``total`` needs), and as :meth:`get_lead`.
+        """
+        params = list_params(filters, return_fields, page_size)
+        return self._reader.leads(params, page_size)
+
+    def list_pages(
+        self,
+        filters: Mapping[str, str],
+        *,
+        return_fields: Sequence[str] | None = None,
+        page_size: int = MAX_PAGE_SIZE,
+    ) -> AsyncGenerator[Page, None]:
+        """The list of :meth:`list_leads`, one :class:`Page` (its new leads and the total the
+        metadata gave) per request, for a caller that decides page by page whether to go on.
         """
         params = list_params(filters, return_fields, page_size)
         return self._reader.pages(params, page_size)

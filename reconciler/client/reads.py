@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from reconciler.client.answers import Judge, count, json_kind, lead_number
@@ -33,6 +34,15 @@ _PAGE_SLACK_FACTOR = 4
 _PAGE_SLACK = 10
 _MAX_LIST_LEADS = 1_000_000
 _MAX_SCROLL_ID = 4096
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    """One page of the lead list: its leads (new ones only) and the total the metadata gave."""
+
+    leads: list[dict[str, Any]]
+    total: int | None
+
 
 #: Sends a call under the retry policy: its final ``(status, payload)``.
 Request = Callable[[Call], Awaitable[tuple[int, Any]]]
@@ -95,8 +105,15 @@ class Reader:
             )
         return lead
 
-    async def pages(self, params: dict[str, str], page_size: int) -> AsyncIterator[dict[str, Any]]:
-        """Every lead of the list ``params`` (from :func:`list_params`) asks for, page by page."""
+    async def leads(self, params: dict[str, str], page_size: int) -> AsyncIterator[dict[str, Any]]:
+        """Every lead of the list ``params`` (from :func:`list_params`) asks for."""
+        async for page in self.pages(params, page_size):
+            for lead in page.leads:
+                yield lead
+
+    async def pages(self, params: dict[str, str], page_size: int) -> AsyncGenerator[Page, None]:
+        """The list ``params`` asks for, one :class:`Page` per request, each holding only the
+        leads not seen on an earlier page."""
         seen: set[int] = set()
         received = 0  # leads on the pages so far, repeats included: the next offset
         scroll: str | None = None
@@ -118,7 +135,7 @@ class Reader:
             leads, total, next_scroll = self._page_parts(payload, where, status)
             if not leads:
                 return
-            fresh = 0
+            fresh: list[dict[str, Any]] = []
             for lead in leads:
                 lead_id = lead_number(lead.get("leadId"))
                 if lead_id is None:
@@ -127,8 +144,7 @@ class Reader:
                     )
                 if lead_id not in seen:
                     seen.add(lead_id)
-                    fresh += 1
-                    yield lead
+                    fresh.append(lead)
             if not fresh:
                 asked = (
                     f"at offset {received}"
@@ -141,6 +157,7 @@ class Reader:
                     f"{where} ({asked}) holds only leads already read: Lofty is not moving on; "
                     "stopping rather than asking forever",
                 )
+            yield Page(fresh, total)
             received += len(leads)
             most = max(most, total or 0)
             if total is not None and len(seen) >= total:

@@ -7,35 +7,31 @@ this whole command in-process against `httpx.MockTransport` rather than a server
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import time
 from collections.abc import Callable
-from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, Protocol
+from typing import Literal
 
-from reconciler.apply import ApplyResult, LeadUpdater, Outcome, apply_plan
-from reconciler.client import ClientSettings, LoftyClient, settings_from_env
+from reconciler.apply import ApplyResult, Outcome, Status, apply_plan
+from reconciler.client import settings_from_env
 from reconciler.commands import EXIT_ERROR, EXIT_OK
-from reconciler.commands.plan import plan_against, render_to
+from reconciler.commands.lofty import ClientFactory, LoftyApi, lofty_client
+from reconciler.commands.plan import note_no_state, render_to
 from reconciler.console import Console
-from reconciler.errors import ConfigError, StalePlanError, UsageError
-from reconciler.plan import Plan, load_plan
-from reconciler.state import StateBackend, open_state
+from reconciler.errors import ConfigError, LeadNotFoundError, StalePlanError, UsageError
+from reconciler.live import live_view
+from reconciler.loader import prefetch
+from reconciler.ownership import load_ownership
+from reconciler.plan import LeadChange, Plan, Planner, load_plan, verify
+from reconciler.plan.threeway import MISSING, value_at
+from reconciler.refresh import read_live
+from reconciler.state import Snapshot, StateBackend, open_state
 
 APPLY_FORMAT_VERSION = 1
 _ETA_MIN_LEADS = 100  # below this an apply is over before an estimate would help
-# Builds the client from its settings and where its one-time notices go (the console).
-ClientFactory = Callable[
-    [ClientSettings, Callable[[str], None]], AbstractAsyncContextManager["ApplyClient"]
-]
-
-
-class ApplyClient(LeadUpdater, Protocol):
-    """What the apply command needs of the Lofty client: updates, and a first access check."""
-
-    async def check_access(self) -> None: ...
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -49,11 +45,9 @@ class ApplyOptions:
     rate_limit: float | None = None
     lock_timeout: float = 0.0
     format: Literal["text", "json"] = "text"
-
-
-def lofty_client(settings: ClientSettings, notice: Callable[[str], None]) -> LoftyClient:
-    """The real client: the default `client_factory`."""
-    return LoftyClient(settings, notice=notice)
+    refresh: bool = True  # read Lofty first (or, for a saved plan, each lead before its PUT)
+    force_conflicts: bool = False
+    config: Path | None = None
 
 
 def apply(
@@ -61,25 +55,35 @@ def apply(
 ) -> int:
     """Plan (or load a saved plan), confirm, and carry it out, recording each success.
 
-    The order is the one that answers a user soonest: the plan is shown, the credential and
-    the URL are checked with one cheap request, and only then is the user asked to confirm.
+    The order is the one that answers a user soonest: the credential and the URL are checked
+    with one cheap request before anything else is asked of Lofty; a fresh plan reads the
+    managed leads (unless --no-refresh) so that conflicts are caught before anything is sent;
+    the plan is shown, and only then is the user asked to confirm.
     """
     if options.planfile is not None and options.targets:
         raise UsageError(
             "--target cannot be used with a saved plan: the plan already fixed which "
             "leads it applies. Plan again with --target, then apply that plan"
         )
+    ownership = load_ownership(options.config) if options.planfile is None else None
     state = open_state(options.state, env=console.env)
     try:
         with state.lock(timeout=options.lock_timeout, on_wait=console.note):
-            made = _plan_for_apply(options, state, console)
-            if not made.has_changes:
-                if made.refresh:
-                    state.write(made.refresh)
-                result: ApplyResult | None = ApplyResult(())
+            if options.planfile is None:
+                prefetch(options.dir)  # git lists the files while the state is read
+            snapshot = state.read()
+            if options.planfile is not None:
+                source: Plan | Planner = _saved_plan(options.planfile, snapshot, state)
             else:
-                _check_can_confirm(options, console)
-                result = asyncio.run(_session(made, state, options, console, client_factory))
+                source = Planner(
+                    options.dir,
+                    snapshot,
+                    state_name=state.describe(),
+                    targets=options.targets,
+                    ownership=ownership,
+                )
+            session = _Session(options, console, state, client_factory)
+            result = asyncio.run(session.run(source, snapshot))
     finally:
         state.close()
     if result is None:
@@ -92,64 +96,162 @@ def apply(
     return EXIT_OK if result.ok else EXIT_ERROR
 
 
-async def _session(
-    made: Plan,
-    state: StateBackend,
-    options: ApplyOptions,
-    console: Console,
-    client_factory: ClientFactory,
-) -> ApplyResult | None:
-    """Check access, confirm, apply: None when the user said no."""
-    progress = _progress(console, lines=options.format == "text")
-    if not any(c.needs_call for c in made.changes):
-        if not _confirmed(options, console):
+class _Session:
+    """One apply against Lofty: read (if asked), show, confirm, send."""
+
+    def __init__(
+        self,
+        options: ApplyOptions,
+        console: Console,
+        state: StateBackend,
+        client_factory: ClientFactory,
+    ) -> None:
+        self.options = options
+        self.console = console
+        self.state = state
+        self.client_factory = client_factory
+        self.shown = console if options.format == "text" else console.to_stderr()
+
+    async def run(self, source: Plan | Planner, snapshot: Snapshot) -> ApplyResult | None:
+        """The result, or None when the user said no."""
+        options = self.options
+        if isinstance(source, Planner) and not options.refresh:
+            source = source.plan(force=options.force_conflicts)
+            note_no_state(self.state, snapshot, source, self.console)
+        if isinstance(source, Plan) and not any(c.needs_call for c in source.changes):
+            return await self._without_calls(source)  # no credential needed: no call is made
+        settings = settings_from_env(
+            self.console.env,
+            parallelism=options.parallelism,
+            rate_limit_per_minute=options.rate_limit,
+        )
+        async with self.client_factory(settings, self.console.note) as client:
+            await client.check_access()
+            if isinstance(source, Planner):
+                live, info = await read_live(
+                    client,
+                    source.lead_ids,
+                    managed=source.managed_fields(),
+                    parallelism=options.parallelism,
+                )
+                made = source.plan(live=live, refreshed=info, force=options.force_conflicts)
+                note_no_state(self.state, snapshot, made, self.console)
+            else:
+                made = source
+            render_to(self.shown, made, "text")
+            if not made.has_changes:
+                if made.refresh:
+                    self.state.write(made.refresh)
+                return _with_missing(ApplyResult(()), made)
+            if not self._confirmed():
+                return None
+            recheck = None
+            if options.planfile is not None and options.refresh:
+                recheck = _Recheck(client, force=options.force_conflicts)
+            result = await apply_plan(
+                made,
+                self.state,
+                client,
+                parallelism=options.parallelism,
+                progress=_progress(self.console, lines=options.format == "text"),
+                force_conflicts=options.force_conflicts,
+                recheck=recheck,
+            )
+            return _with_missing(result, made)
+
+    async def _without_calls(self, made: Plan) -> ApplyResult | None:
+        render_to(self.shown, made, "text")
+        if not made.has_changes:
+            if made.refresh:
+                self.state.write(made.refresh)
+            return ApplyResult(())
+        if not self._confirmed():
             return None
-        return await apply_plan(made, state, _NoCalls(), parallelism=1, progress=progress)
-    settings = settings_from_env(
-        console.env, parallelism=options.parallelism, rate_limit_per_minute=options.rate_limit
-    )
-    async with client_factory(settings, console.note) as client:
-        await client.check_access()
-        if not _confirmed(options, console):
+        progress = _progress(self.console, lines=self.options.format == "text")
+        return await apply_plan(made, self.state, _NoCalls(), parallelism=1, progress=progress)
+
+    def _confirmed(self) -> bool:
+        """A saved plan was reviewed when it was made; a fresh one is confirmed here."""
+        if self.options.planfile is not None or self.options.auto_approve:
+            return True
+        if not self.console.interactive:
+            raise ConfigError(
+                "refusing to apply without confirmation: there is no terminal to ask on. "
+                "Review the plan, then pass --auto-approve (or apply a saved plan file)."
+            )
+        return self.console.confirm("Apply these changes to Lofty? Only 'yes' is accepted: ")
+
+
+class _Recheck:
+    """Re-reads a saved plan's lead right before its PUT: a field the PUT would overwrite that
+    no longer holds what Lofty held when the plan was made is a conflict (edited since)."""
+
+    def __init__(self, client: LoftyApi, *, force: bool) -> None:
+        self._client = client
+        self._force = force
+
+    async def __call__(self, change: LeadChange) -> tuple[Status, str] | None:
+        if change.record is None or not change.expect:
             return None
-        return await apply_plan(
-            made, state, client, parallelism=options.parallelism, progress=progress
+        try:
+            raw = await self._client.get_lead(change.lead_id)
+        except LeadNotFoundError:
+            return "failed", "not sent: Lofty has no such lead any more (404 when re-read)"
+        desired = change.record.applied
+        live = live_view(raw, desired)
+        moved = [
+            path
+            for path, held in change.expect.items()
+            if path not in live.unreadable
+            and path.partition(".")[0] not in live.unreadable
+            and (now := _shown(value_at(live.values, path))) != held
+            and now != _shown(value_at(desired, path))
+        ]
+        if not moved or self._force:
+            return None
+        return "conflict", (
+            f"not sent: {', '.join(moved)} changed in Lofty after the plan was made (a "
+            "conflict); plan again, or pass --force-conflicts to overwrite Lofty"
         )
 
 
-def _plan_for_apply(options: ApplyOptions, state: StateBackend, console: Console) -> Plan:
-    shown = console if options.format == "text" else console.to_stderr()
-    if options.planfile is None:
-        made = plan_against(state, options.dir, targets=options.targets, console=console)
-        render_to(shown, made, "text")
-        return made
-    saved = load_plan(options.planfile)
-    snapshot = state.read()
+def _shown(value: object) -> object:
+    return None if value is MISSING else value
+
+
+def _with_missing(result: ApplyResult, made: Plan) -> ApplyResult:
+    """The result with a failure for each lead Lofty does not have (never sent)."""
+    if not made.missing:
+        return result
+    gone = tuple(
+        Outcome(
+            m.lead_id,
+            m.file,
+            "update" if m.managed else "manage",
+            "failed",
+            "not sent: Lofty has no such lead (404 when read); "
+            + (
+                "deleted in Lofty?"
+                if m.managed
+                else "apply updates leads, never creates them: it must exist in Lofty first"
+            ),
+        )
+        for m in made.missing
+    )
+    return dataclasses.replace(result, outcomes=result.outcomes + gone)
+
+
+def _saved_plan(path: Path, snapshot: Snapshot, state: StateBackend) -> Plan:
+    saved = load_plan(path)
     if (saved.lineage, saved.serial) != (snapshot.lineage, snapshot.serial):
         raise StalePlanError(
-            f"the saved plan {options.planfile} is stale: it was made against state serial "
+            f"the saved plan {path} is stale: it was made against state serial "
             f"{saved.serial} (lineage {saved.lineage}), but {state.describe()} is now at "
             f"serial {snapshot.serial} (lineage {snapshot.lineage}). Nothing was sent; run "
             "`reconciler plan --out PLANFILE` again and apply the new plan"
         )
-    render_to(shown, saved, "text")
+    verify(saved, snapshot, where=path)
     return saved
-
-
-def _check_can_confirm(options: ApplyOptions, console: Console) -> None:
-    """A plan made here needs a yes; without a terminal to ask on, refuse before any call."""
-    if options.planfile is None and not options.auto_approve and not console.interactive:
-        raise ConfigError(
-            "refusing to apply without confirmation: there is no terminal to ask on. "
-            "Review the plan, then pass --auto-approve (or apply a saved plan file)."
-        )
-
-
-def _confirmed(options: ApplyOptions, console: Console) -> bool:
-    """A saved plan was reviewed when it was made; a fresh one is confirmed here."""
-    if options.planfile is not None or options.auto_approve:
-        return True
-    return console.confirm("Apply these changes to Lofty? Only 'yes' is accepted: ")
 
 
 class _NoCalls:
@@ -200,16 +302,19 @@ def _duration(seconds: float) -> str:
 
 
 def _summarize(result: ApplyResult, console: Console) -> None:
-    counts = {s: result.count(s) for s in ("applied", "failed", "skipped")}
+    counts = {s: result.count(s) for s in ("applied", "failed", "skipped", "conflict")}
     calls = sum(o.called and o.status == "applied" for o in result.outcomes)
+    held = f", {counts['conflict']} held back by conflicts" if counts["conflict"] else ""
     console.say(
         f"\nApply {'complete' if result.ok else 'finished with failures'}: "
         f"{counts['applied']} applied ({calls} PUT), {counts['failed']} failed, "
-        f"{counts['skipped']} skipped."
+        f"{counts['skipped']} skipped{held}."
     )
     for outcome in result.outcomes:
-        if outcome.status == "failed":
-            console.say(f"  failed: lead {outcome.lead_id} ({outcome.file}): {outcome.message}")
+        if outcome.status in ("failed", "conflict"):
+            console.say(
+                f"  {outcome.status}: lead {outcome.lead_id} ({outcome.file}): {outcome.message}"
+            )
     if result.stopped is not None:
         skipped = counts["skipped"]
         console.say(
@@ -217,7 +322,9 @@ def _summarize(result: ApplyResult, console: Console) -> None:
             f"{'were' if skipped != 1 else 'was'} not sent."
         )
     if not result.ok:
-        console.say("Failed and skipped leads stay unapplied; run apply again to retry them.")
+        console.say(
+            "Failed, skipped and held-back leads stay unapplied; run apply again to retry them."
+        )
 
 
 def _result_doc(result: ApplyResult) -> dict[str, object]:
@@ -226,7 +333,7 @@ def _result_doc(result: ApplyResult) -> dict[str, object]:
         "format_version": APPLY_FORMAT_VERSION,
         "ok": result.ok,
         "stopped": result.stopped,
-        "summary": {s: result.count(s) for s in ("applied", "failed", "skipped")},
+        "summary": {s: result.count(s) for s in ("applied", "failed", "skipped", "conflict")},
         "outcomes": [
             {
                 "lead_id": o.lead_id,

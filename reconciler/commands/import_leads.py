@@ -10,39 +10,24 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import AsyncIterator, Callable
-from contextlib import AbstractAsyncContextManager, nullcontext
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
-from reconciler.client import LIST_FILTERS, ClientSettings, LoftyClient, settings_from_env
+from reconciler.client import LIST_FILTERS, ClientSettings, settings_from_env
 from reconciler.commands import EXIT_ERROR, EXIT_OK
+from reconciler.commands.lofty import ClientFactory, lofty_client
 from reconciler.console import Console
 from reconciler.errors import ApiError, InvalidLeadFilesError, UsageError
-from reconciler.importer import Adoption, ImportResult, LeadReader, Target, adopt, by_ids
+from reconciler.importer import Adoption, ImportResult, Target, adopt, by_ids
 from reconciler.leadfile import SCHEMA_MODELINE
 from reconciler.loader import discover, load_tree
 from reconciler.state import StateBackend, open_state
 
 _SCHEMA_FILE = Path("schema") / "lead.schema.json"
 _PROGRESS_EVERY = 100
-
-
-class ImportClient(LeadReader, Protocol):
-    """What the import command needs of the Lofty client."""
-
-    async def check_access(self) -> None: ...
-
-
-ClientFactory = Callable[
-    [ClientSettings, Callable[[str], None]], AbstractAsyncContextManager[ImportClient]
-]
-
-
-def lofty_client(settings: ClientSettings, notice: Callable[[str], None]) -> LoftyClient:
-    """The real client: the default `client_factory`."""
-    return LoftyClient(settings, notice=notice)
 
 
 @dataclass(frozen=True, kw_only=True)

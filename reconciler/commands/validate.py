@@ -26,8 +26,14 @@ def validate(options: ValidateOptions, console: Console) -> int:
     if load.problems:
         report_error(InvalidLeadFilesError(load.problems), console)
         return EXIT_ERROR
+    leads, files, warnings = len(load.leads), len(load.files), len(load.warnings)
+    verb = "is" if leads == 1 else "are"
     console.say(
-        f"{len(load.leads)} leads in {len(load.files)} files are valid"
-        + (f" ({len(load.warnings)} warnings)." if load.warnings else ".")
+        f"{_count(leads, 'lead')} in {_count(files, 'file')} {verb} valid"
+        + (f" ({_count(warnings, 'warning')})." if warnings else ".")
     )
     return EXIT_OK
+
+
+def _count(count: int, noun: str) -> str:
+    return f"{count:,} {noun}{'s' * (count != 1)}"

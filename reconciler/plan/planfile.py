@@ -12,12 +12,14 @@ whose parts disagree (edited by hand) is refused, and nothing is sent.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
 
 from reconciler.errors import PlanFileError
+from reconciler.files import replace_file
 from reconciler.loader import LeadWarning
 from reconciler.model import Lead, comparable, effective
 from reconciler.plan.planner import field_changes
@@ -66,6 +68,7 @@ def plan_to_doc(plan: Plan, *, with_state: bool) -> dict[str, Any]:
                 "line": w.line,
                 "field": w.field,
                 "message": w.message,
+                "cut": w.cut,
             }
             for w in plan.warnings
         ],
@@ -137,12 +140,9 @@ def save_plan(plan: Plan, path: Path) -> None:
     """Write a plan file that `show` renders and `apply` carries out (atomically: a CI artifact
     is never left half-written)."""
     text = json.dumps(plan_to_doc(plan, with_state=True), indent=1) + "\n"
-    partial = path.with_name(f".{path.name}.partial")
     try:
-        partial.write_text(text, "utf-8")
-        partial.replace(path)
+        replace_file(path, text.encode("utf-8"))
     except OSError as exc:
-        partial.unlink(missing_ok=True)
         raise PlanFileError(f"{path}: cannot write the plan file: {exc.strerror}") from None
 
 
@@ -193,7 +193,12 @@ def _plan_from_doc(doc: dict[str, Any]) -> Plan:
     )
     warnings = tuple(
         LeadWarning(
-            str(w["file"]), int(w["line"]), w["lead_id"], str(w["field"]), str(w["message"])
+            str(w["file"]),
+            int(w["line"]),
+            w["lead_id"],
+            str(w["field"]),
+            str(w["message"]),
+            cut=bool(w.get("cut")),
         )
         for w in doc["warnings"]
     )
@@ -271,12 +276,14 @@ def _change_problem(change: LeadChange, snapshot: Snapshot) -> str | None:
                 return f"would send {name} other than it would record"
         elif value != held:
             return f"would send {name} other than it would record"
-    shown = tuple(field_changes(old.applied, applied)) if old is not None else None
-    if shown is not None and shown != change.fields:
+    if old is not None:
+        shown = field_changes(old.applied, applied)
+    else:
+        shown = [FieldChange(name, "add", None, value) for name, value in applied.items()]
+    if _in_order(shown) != _in_order(change.fields):
         return "shows field changes other than those from the state to what it records"
-    if (
-        old is None
-        and tuple(FieldChange(n, "add", None, v) for n, v in applied.items()) != change.fields
-    ):
-        return "shows field changes other than those it records"
     return None
+
+
+def _in_order(fields: Iterable[FieldChange]) -> list[FieldChange]:
+    return sorted(fields, key=lambda f: (f.path, f.kind))

@@ -141,7 +141,8 @@ def _overwritten(
         b = MISSING if applied is None else _base(path, value_at(applied, path), d)
         readable = live is not None and not _unreadable(live, path)
         lv = value_at(live.values, path) if live is not None and readable else MISSING
-        decision.expect[path] = _shown(lv if readable else b)
+        if readable or b is not MISSING:  # a lead new to the state has nothing to expect
+            decision.expect[path] = _shown(lv if readable else b)
         if path in send or not readable or b is MISSING or lv in (b, d):
             continue
         policy = ownership.policy(path)

@@ -16,9 +16,18 @@ from typing import Any
 from reconciler.plan import LeadChange, Plan
 from reconciler.render.common import (
     ACTION_NOTE,
+    CONFLICT_TITLE,
+    DRIFT_TITLE,
+    MISSING_TITLE,
+    LeadContext,
     RenderOptions,
     Sign,
+    ValueFormatter,
+    conflict_lines,
+    drift_lines,
     lead_lines,
+    missing_lines,
+    refresh_line,
     shown_value,
     summary_line,
     targets_note,
@@ -40,12 +49,23 @@ def render_markdown(plan: Plan, options: RenderOptions) -> str:
     note = targets_note(plan)
     if note:
         head += [f"> **Note:** {html.escape(note)}", ""]
+    read = refresh_line(plan)
+    if read:
+        head += [f"_{html.escape(read)}_", ""]
     left_out = _left_out_line(len(plan.changes))
     budget.reserve("\n".join(head) + "\n" + left_out)
+    value = _short_value(options)
+    for title, lines in (
+        (CONFLICT_TITLE, conflict_lines(plan, value)),
+        (DRIFT_TITLE, drift_lines(plan, value)),
+        (MISSING_TITLE, missing_lines(plan)),
+    ):
+        _add_list(title, list(lines), budget)
     _add_warnings(plan, budget)
+    context = LeadContext(plan)
     shown = 0
     for change in plan.changes:
-        if not budget.take(_lead_section(change, options)):
+        if not budget.take(_lead_section(change, value, context)):
             break
         shown += 1
     tail = _left_out_line(len(plan.changes) - shown) if shown < len(plan.changes) else ""
@@ -97,10 +117,14 @@ def _add_warnings(plan: Plan, budget: _Budget) -> None:
 
 
 def _more_warnings(count: int) -> str:
-    return f"- … {count:,} more warning{'s' if count != 1 else ''} not shown\n"
+    return _more(count, "warning")
 
 
-def _lead_section(change: LeadChange, options: RenderOptions) -> str:
+def _more(count: int, noun: str) -> str:
+    return f"- … {count:,} more {noun}{'s' if count != 1 else ''} not shown\n"
+
+
+def _short_value(options: RenderOptions) -> ValueFormatter:
     shown = shown_value(options)
 
     def value(path: str, raw: Any) -> str:
@@ -109,8 +133,31 @@ def _lead_section(change: LeadChange, options: RenderOptions) -> str:
             text = f"{text[:MAX_VALUE_CHARS]}… ({len(text) - MAX_VALUE_CHARS:,} more characters)"
         return text
 
+    return value
+
+
+def _add_list(title: str, lines: list[str], budget: _Budget) -> None:
+    """A section of one-line items (conflicts, drift, missing leads), as many as fit in a
+    quarter of what is left, then a line saying how many more there are."""
+    if not lines:
+        return
+    allowance = budget.left // _WARNING_SHARE
+    chunk = [f"### {title.split(':')[0]}\n\n", f"{html.escape(title)}.\n\n"]
+    used = sum(_size(part) for part in chunk) + _size(_more(len(lines), "item")) + 1
+    for index, line in enumerate(lines):
+        item = f"- {_code_span(line)}\n"
+        used += _size(item)
+        if used > allowance:
+            chunk.append(_more(len(lines) - index, "item"))
+            break
+        chunk.append(item)
+    budget.take("".join(chunk) + "\n")
+
+
+def _lead_section(change: LeadChange, value: ValueFormatter, context: LeadContext) -> str:
     lines = [f"# {ACTION_NOTE[change.action]}"] if change.action in ACTION_NOTE else []
-    lines += [f"{_DIFF_PREFIX[sign]} {text}" for sign, text in lead_lines(change, value)]
+    explained = lead_lines(change, value, **context.of(change.lead_id))
+    lines += [f"{_DIFF_PREFIX[sign]} {text}" for sign, text in explained]
     fence = _fence(lines)
     count = len(change.fields)
     what = (

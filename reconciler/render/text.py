@@ -16,10 +16,18 @@ from reconciler.plan import LeadChange, Plan
 from reconciler.render.common import (
     ACTION_NOTE,
     ACTION_SIGN,
+    CONFLICT_TITLE,
+    DRIFT_TITLE,
+    MISSING_TITLE,
+    LeadContext,
     RenderOptions,
     Sign,
     ValueFormatter,
+    conflict_lines,
+    drift_lines,
     lead_lines,
+    missing_lines,
+    refresh_line,
     shown_value,
     summary_line,
     targets_note,
@@ -49,8 +57,21 @@ def render_text(plan: Plan, options: RenderOptions) -> str:
     note = targets_note(plan)
     if note:
         blocks.append([paint(_BOLD, "Note:") + " " + note])
+    read = refresh_line(plan)
+    if read:
+        blocks.append([read])
     value = shown_value(options)
-    blocks.extend(_lead_block(change, paint, value) for change in plan.changes)
+    context = LeadContext(plan)
+    blocks.extend(_lead_block(change, paint, value, context) for change in plan.changes)
+    for title, lines, colour in (
+        (CONFLICT_TITLE, list(conflict_lines(plan, value)), _SIGN_COLOUR["-"]),
+        (DRIFT_TITLE, list(drift_lines(plan, value)), _SIGN_COLOUR["~"]),
+        (MISSING_TITLE, list(missing_lines(plan)), _SIGN_COLOUR["-"]),
+    ):
+        if lines:
+            blocks.append(
+                [paint(_BOLD, f"{title}:"), *(paint(colour, "!") + " " + line for line in lines)]
+            )
     if plan.warnings:
         blocks.append(
             [paint(_YELLOW_BOLD, "Warning:") + " " + clean(str(w)) for w in plan.warnings]
@@ -61,13 +82,15 @@ def render_text(plan: Plan, options: RenderOptions) -> str:
     return "\n\n".join("\n".join(block) for block in blocks) + "\n"
 
 
-def _lead_block(change: LeadChange, paint: _Paint, value: ValueFormatter) -> list[str]:
+def _lead_block(
+    change: LeadChange, paint: _Paint, value: ValueFormatter, context: LeadContext
+) -> list[str]:
     sign = ACTION_SIGN[change.action]
     header = f"lead {change.lead_id} ({clean(change.file)}): {change.action}"
     if change.action in ACTION_NOTE:
         header += f" ({ACTION_NOTE[change.action]})"
     lines = [paint(_SIGN_COLOUR[sign], sign) + " " + paint(_BOLD, header)]
-    for line_sign, text in lead_lines(change, value):
+    for line_sign, text in lead_lines(change, value, **context.of(change.lead_id)):
         if line_sign == "#":
             lines.append("      " + paint(_SIGN_COLOUR["#"], text))
         else:

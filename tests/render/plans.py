@@ -63,5 +63,6 @@ def sample_plan() -> Plan:
         2,
         "lastName",
         "is 33 characters; Lofty silently keeps the first 30: 'Abcdefghijabcdefghijabcdefghij'",
+        cut=True,
     )
     return make_plan(forget, manage, changed, state_only, warnings=(warning,), unchanged=120)

@@ -79,6 +79,7 @@ def test_document_has_the_documented_keys_and_values() -> None:
             "field": "lastName",
             "message": "is 33 characters; Lofty silently keeps the first 30: "
             "'Abcdefghijabcdefghijabcdefghij'",
+            "cut": True,
         }
     ]
 
