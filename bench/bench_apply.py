@@ -11,7 +11,7 @@ import shutil
 from pathlib import Path
 
 import leadgen
-from harness import Result, Run, Sandbox, best, cli, sandbox, say
+from harness import Result, Run, Sandbox, best, cli, no_refresh, sandbox, say
 
 from reconciler.plan import make_plan
 from reconciler.state import LeadRecord, Snapshot, open_state
@@ -43,6 +43,7 @@ class ChangedLeads:
 
     def apply(self, box: Sandbox, state: str, *extra: str) -> Run:
         args = ("apply", "--dir", str(self.root), "--state", state, "--auto-approve", *extra)
+        args += no_refresh(self.base)
         run = cli(*args, workdir=self.base, environ=box.env()).check()
         summary = f"{self.count} applied ({self.count} PUT), 0 failed, 0 skipped."
         if summary not in run.output():

@@ -21,7 +21,7 @@ from pathlib import Path
 import leadgen
 import yaml
 from corpus import Corpus
-from harness import Result, Run, Sandbox, best, cli, env, mib, python, sandbox
+from harness import Result, Run, Sandbox, best, cli, env, mib, no_refresh, python, sandbox
 
 EDITED = list(range(0, 10_000, 100))  # 100 leads spread over the 10k tree
 REPEATS = 5  # runs of each plan and baseline, interleaved; the fastest of each is kept
@@ -171,6 +171,7 @@ class ScaleBench:
         self.corpus.checkout()
         own: dict[int, list[float]] = {n: [] for n in sizes}
         runs: dict[int, list[Run]] = {n: [] for n in sizes}
+        quiet = no_refresh(self.work)
         leadgen.edit(self.corpus.root, edited)
         try:
             with sandbox("--latency-ms", "20") as box:
@@ -181,7 +182,7 @@ class ScaleBench:
                         planned = self.plan(tree, state, 2)
                         if "100 to update, 0 to forget" not in planned.last_line():
                             raise RuntimeError(f"plan at {n}: {planned.last_line()}")
-                        args = ("apply", "--dir", str(tree), "--state", str(state))
+                        args = ("apply", "--dir", str(tree), "--state", str(state), *quiet)
                         applied = cli(
                             *args, "--auto-approve", workdir=self.work, environ=box.env()
                         ).check()
