@@ -22,6 +22,7 @@ from reconciler.commands.lofty import ClientFactory, LoftyApi, lofty_client
 from reconciler.commands.plan import note_no_state, render_to
 from reconciler.console import Console
 from reconciler.errors import ConfigError, LeadNotFoundError, StalePlanError, UsageError
+from reconciler.gc_pause import gc_paused, heap_frozen
 from reconciler.live import live_view
 from reconciler.loader import prefetch
 from reconciler.ownership import load_ownership
@@ -75,15 +76,17 @@ def apply(
             if options.planfile is not None:
                 source: Plan | Planner = _saved_plan(options.planfile, snapshot, state)
             else:
-                source = Planner(
-                    options.dir,
-                    snapshot,
-                    state_name=state.describe(),
-                    targets=options.targets,
-                    ownership=ownership,
-                )
+                with gc_paused():  # as `plan` does: no collector passes over 100k leads' objects
+                    source = Planner(
+                        options.dir,
+                        snapshot,
+                        state_name=state.describe(),
+                        targets=options.targets,
+                        ownership=ownership,
+                    )
             session = _Session(options, console, state, client_factory)
-            result = asyncio.run(session.run(source, snapshot))
+            with heap_frozen():
+                result = asyncio.run(session.run(source, snapshot))
     finally:
         state.close()
     if result is None:
@@ -116,7 +119,8 @@ class _Session:
         """The result, or None when the user said no."""
         options = self.options
         if isinstance(source, Planner) and not options.refresh:
-            source = source.plan(force=options.force_conflicts)
+            with gc_paused():
+                source = source.plan(force=options.force_conflicts)
             note_no_state(self.state, snapshot, source, self.console)
         if isinstance(source, Plan) and not any(c.needs_call for c in source.changes):
             return await self._without_calls(source)  # no credential needed: no call is made
