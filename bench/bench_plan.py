@@ -1,21 +1,19 @@
-"""Plan benchmarks B-E: warm plan, cold plan, the no-op plan at 100k leads, and scaling.
+"""Plan benchmarks C and E: the cold plan, and scaling (with the cold plan's peak at 100k).
 
 Every plan is a whole `reconciler plan` process (interpreter start, imports, state, files,
-rendering to a file). B and C are measured against a baseline taken in the same run, on the
-same files: parsing all of them with PyYAML's `yaml.load(text, Loader=yaml.CSafeLoader)` in one
+rendering to a file). C is measured against a baseline taken in the same run, on the same
+files: parsing all of them with PyYAML's `yaml.load(text, Loader=yaml.CSafeLoader)` in one
 process. Repeated runs are interleaved (baseline, plan, baseline, plan...) so that a noisy
-neighbour slows both alike, and the fastest of each is kept.
+neighbour slows both alike, and the fastest of each is kept. The warm and no-op plans are in
+`bench_scale` (issue 16's rows).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import leadgen
 from corpus import Corpus
 from harness import Result, Run, best, cli, mib, python, say
-
-EDITED = list(range(0, 10_000, 100))  # 100 leads spread over the 10k tree
 
 _BASELINE = """
 import os, sys, time, yaml
@@ -28,14 +26,6 @@ for folder, dirs, files in os.walk(sys.argv[1]):
                 yaml.load(handle.read(), Loader=yaml.CSafeLoader)
             count += 1
 print(count, time.perf_counter() - start)
-"""
-
-_READ_STATE = """
-import sys, time
-from reconciler.state import open_state
-start = time.perf_counter()
-snapshot = open_state(sys.argv[1], env={}).read()
-print(len(snapshot.leads), time.perf_counter() - start)
 """
 
 
@@ -61,32 +51,6 @@ class PlanBench:
             raise RuntimeError(f"the baseline parsed {count} files, not {size}")
         return run
 
-    # B ----------------------------------------------------------------------------------------
-
-    def warm(self) -> Result:
-        """10k leads applied, 100 edited: plan vs parsing every file with CSafeLoader."""
-        state = self.corpus.state(10_000)
-        leadgen.edit(self.corpus.root, EDITED)
-        try:
-            baselines, plans = [], []
-            for _ in range(3):
-                baselines.append(self.baseline(10_000))
-                plans.append(self.plan(10_000, state, 2))
-        finally:
-            leadgen.edit(self.corpus.root, EDITED, edited=False)
-        plan, base = best(plans), best(baselines)
-        expected = "Plan: 0 to manage, 100 to update, 0 to forget, 9900 unchanged."
-        if plan.last_line() != expected:
-            raise RuntimeError(f"warm plan said {plan.last_line()!r}, expected {expected!r}")
-        return Result(
-            "B. warm plan 10k (100 edited)",
-            f"{plan.wall:.2f}s",
-            f"{base.wall:.2f}s yaml",
-            plan.wall / base.wall,
-            "<= 0.25",
-            [f"plan CPU {plan.cpu:.2f}s, peak RSS {mib(plan.maxrss_kib):.0f} MiB"],
-        )
-
     # C ----------------------------------------------------------------------------------------
 
     def cold_10k(self) -> Result:
@@ -110,33 +74,6 @@ class PlanBench:
             ],
         )
 
-    # D ----------------------------------------------------------------------------------------
-
-    def noop_100k(self) -> Result:
-        """100k leads, all applied: wall time, peak RSS, and how much of it is the state."""
-        state = self.corpus.state(100_000)
-        runs = [self.plan(100_000, state, 0) for _ in range(3)]
-        plan = best(runs)
-        self.noop[100_000] = plan
-        reads = [python(_READ_STATE, str(state), workdir=self.work).check() for _ in range(3)]
-        read_seconds = min(float(r.output().split()[1]) for r in reads)
-        startup = best([cli("--version", workdir=self.work).check() for _ in range(3)])
-        peak = max(r.maxrss_kib for r in runs)
-        size_mb = state.stat().st_size / 1e6
-        return Result(
-            "D. no-op plan 100k: peak RSS",
-            f"{mib(peak):.0f} MiB",
-            "600 MiB",
-            mib(peak) / 600,
-            "<= 1.0",
-            [
-                f"wall {plan.wall:.2f}s (CPU {plan.cpu:.2f}s); {plan.last_line()}",
-                f"state file {size_mb:.0f} MB, read in-process in {read_seconds:.2f}s "
-                f"= {100 * read_seconds / plan.wall:.0f}% of the plan's wall time",
-                f"interpreter + CLI start-up (`reconciler --version`) {startup.wall:.2f}s",
-            ],
-        )
-
     # E ----------------------------------------------------------------------------------------
 
     def scaling(self) -> list[Result]:
@@ -153,7 +90,20 @@ class PlanBench:
             self.cold[10_000] = best([self.plan(10_000, self._empty, 2) for _ in range(2)])
         if 100_000 not in self.cold:
             self.cold[100_000] = self.plan(100_000, self._empty, 2)
-        results = []
+        cold_peak = mib(self.cold[100_000].maxrss_kib)
+        results = [
+            Result(
+                "E. cold plan 100k: peak RSS",
+                f"{cold_peak:.0f} MiB",
+                "600 MiB",
+                cold_peak / 600,
+                "<= 1.0",
+                [
+                    f"wall {self.cold[100_000].wall:.1f}s; peak RSS is the largest of the "
+                    "process and the worker processes it parses with"
+                ],
+            )
+        ]
         for kind, runs in (("cold", self.cold), ("no-op", self.noop)):
             per_lead = {size: runs[size].wall / size for size in sorted(runs)}
             curve = ", ".join(

@@ -9,6 +9,7 @@ the records of a branch are those of the whole tree with the branch's folder in 
 from __future__ import annotations
 
 import os
+import subprocess
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
@@ -48,6 +49,32 @@ class Corpus:
         self.generated = 0
         self._branches: dict[int, list[LeadRecord]] = {}  # records of s<N>, paths from the root
         self._states: dict[int, Path] = {}
+        self._committed = -1
+
+    def checkout(self) -> None:
+        """Make `base` a git checkout with every generated lead file committed, as a CI job's
+        clone would be (so a plan can take git's word for the files it tracks)."""
+        if self._committed == self.generated:
+            # Files edited and put back have new times: let git re-check them, as a clone would
+            # not need to.
+            _git(self.base, "update-index", "-q", "--refresh")
+            return
+        if not (self.base / ".git").exists():
+            _git(self.base, "init", "-q")
+        _git(self.base, "add", "-A", "leads")
+        _git(
+            self.base,
+            "-c",
+            "user.name=bench",
+            "-c",
+            "user.email=bench@example.com",
+            "commit",
+            "-q",
+            "--allow-empty",
+            "-m",
+            f"{self.generated} leads",
+        )
+        self._committed = self.generated
 
     def tree(self, size: int) -> Path:
         """The folder holding exactly `size` leads (1k, 10k or 100k), generating as needed."""
@@ -86,6 +113,13 @@ class Corpus:
                 f"in {seconds:.1f}s"
             )
         return [r for b in wanted for r in self._branches[b]]
+
+
+def _git(cwd: Path, *args: str) -> None:
+    done = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, timeout=600)
+    # update-index --refresh exits 1 when files need updating, which is what it is asked to fix
+    if done.returncode not in (0, 1) or (done.returncode and "update-index" not in args):
+        raise RuntimeError(f"git {' '.join(args)}: {done.stderr.strip()}")
 
 
 def _prefixed(prefix: str, records: list[LeadRecord]) -> list[LeadRecord]:

@@ -109,6 +109,20 @@ def cli(*args: str, workdir: Path, environ: dict[str, str] | None = None) -> Run
     )
 
 
+def no_refresh(workdir: Path) -> tuple[str, ...]:
+    """`--no-refresh` when `apply` refreshes by default: the benchmarks of apply's own speed
+    (A, F, H) apply against the state alone, as before refresh existed; R measures refresh."""
+    done = subprocess.run(
+        [sys.executable, "-m", "reconciler", "apply", "--help"],
+        capture_output=True,
+        text=True,
+        env=env(),
+        cwd=workdir,
+        timeout=60,
+    )
+    return ("--no-refresh",) if "--no-refresh" in done.stdout else ()
+
+
 def python(code: str, *args: str, workdir: Path) -> Run:
     """A small Python program as its own process (for in-process measurements and baselines)."""
     return run_process(

@@ -4,8 +4,8 @@ Benchmarks are scripts, not timed tests: each compares against a baseline measur
 run (the machine is shared and noisy), and a missed target is reported, not failed. The exit
 status is non-zero only when a benchmark crashed.
 
-    python bench/run_all.py                 # everything, 5-8 minutes on 2 cores
-    python bench/run_all.py --only b c      # a subset (letters as in docs/performance.md)
+    python bench/run_all.py                 # everything, about 15 minutes on 2 cores
+    python bench/run_all.py --only b d      # a subset (letters as in docs/performance.md)
     python bench/run_all.py --quick         # the rate benchmark on a 10 s window, not 60 s
 """
 
@@ -26,6 +26,7 @@ sys.path[:0] = [str(Path(__file__).resolve().parent), str(Path(__file__).resolve
 
 import bench_apply  # noqa: E402
 from bench_plan import PlanBench  # noqa: E402
+from bench_scale import ScaleBench, read_side  # noqa: E402
 from corpus import Corpus  # noqa: E402
 from harness import Result, say, workspace  # noqa: E402
 
@@ -34,10 +35,10 @@ COLUMNS = ("benchmark", "measured", "baseline", "ratio", "target", "result")
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--only", nargs="+", metavar="LETTER", help="a b c d e f")
+    parser.add_argument("--only", nargs="+", metavar="LETTER", help="a b c d e f h r")
     parser.add_argument("--quick", action="store_true", help="rate limit on a 10 s window")
     options = parser.parse_args()
-    wanted = {letter.lower() for letter in options.only or "abcdef"}
+    wanted = {letter.lower() for letter in options.only or "abcdefhr"}
     quick = options.quick or bool(os.environ.get("BENCH_QUICK"))
 
     results: list[Result] = []
@@ -46,7 +47,9 @@ def main() -> int:
     version = _code_version()
     say(f"reconciler at {version}")
     with workspace("plan") as plan_work:
-        plans = PlanBench(Corpus(plan_work), plan_work)
+        corpus = Corpus(plan_work)
+        plans = PlanBench(corpus, plan_work)
+        scale = ScaleBench(corpus, plan_work)
         steps: list[tuple[str, str, Callable[[], Result | list[Result] | None]]] = [
             ("a", "A. apply throughput", lambda: _in_workspace("a1", bench_apply.throughput)),
             (
@@ -54,11 +57,13 @@ def main() -> int:
                 "A. apply under a rate limit",
                 lambda: _in_workspace("a2", lambda p: bench_apply.rate_limited(p, quick=quick)),
             ),
-            ("b", "B. warm plan", plans.warm),
+            ("b", "B. warm and no-op plans of 10k, per lead", scale.per_lead_10k),
             ("c", "C. cold plan", plans.cold_10k),
-            ("d", "D. no-op plan at 100k", plans.noop_100k),
+            ("d", "D. no-op plan at 100k in git", scale.noop_100k),
             ("e", "E. scaling", plans.scaling),
             ("f", "F. PostgreSQL state", lambda: _in_workspace("f", bench_apply.postgres)),
+            ("h", "H. apply 100 changes, 100k vs 1k state", scale.apply_by_state_size),
+            ("r", "R. the read side (import, refresh)", lambda: _in_workspace("r", read_side)),
         ]
         for letter, title, step in steps:
             if letter not in wanted:
@@ -76,7 +81,7 @@ def main() -> int:
                     results.append(result)
                     say(
                         f"  {result.name}: {result.measured} vs {result.baseline} "
-                        f"-> {result.ratio:.2f} (target {result.target})"
+                        f"-> {result.ratio:.3g} (target {result.target})"
                     )
             say(f"  ({time.perf_counter() - step_started:.0f}s)")
     _table(results, crashed)
@@ -102,7 +107,9 @@ def _code_version() -> str:
     return commit + (" + uncommitted changes" if dirty else "")
 
 
-def _in_workspace(name: str, fn: Callable[[Path], Result | None]) -> Result | None:
+def _in_workspace(
+    name: str, fn: Callable[[Path], Result | list[Result] | None]
+) -> Result | list[Result] | None:
     with workspace(name) as path:
         return fn(path)
 
@@ -113,7 +120,7 @@ def _table(results: list[Result], crashed: list[str]) -> None:
             r.name,
             r.measured,
             r.baseline,
-            f"{r.ratio:.2f}",
+            f"{r.ratio:.3g}",
             r.target,
             "PASS" if r.passed else "MISS",
         )

@@ -1,7 +1,13 @@
 """Lead files -> validated leads: find the files, hash them, parse the changed ones, check them.
 
 Every problem in every file is collected and reported together, each with file, line and field.
-A file whose content hash says it is already applied is not parsed at all.
+A file whose content hash says it is already applied is not parsed at all; inside a git
+checkout it is not even read, since git knows the content id of every file it tracks
+(`reconciler.gitfiles`).
+
+A file's content hash is git's blob id of its bytes (`blob_id`), so that git's ids and the
+loader's own hashing agree. Files are parsed as a stream (`stream_tree`): a caller that decides
+each lead as it comes need not hold every parsed lead at once.
 
 Only regular files inside the leads folder are read, and never more than the size limit of one:
 a FIFO, a device or a socket, or a symlink that leads out of the folder, is a problem for that
@@ -11,16 +17,18 @@ path, found without reading it (so without hanging on it or filling memory from 
 from __future__ import annotations
 
 import errno
-import hashlib
 import multiprocessing
 import os
 import stat
-from collections.abc import Callable, Iterable, Iterator, Sequence
+import threading
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
+from reconciler import gitfiles
 from reconciler.errors import LeadsFolderError, Problem
+from reconciler.gitfiles import blob_id
 from reconciler.model import Checked, Lead, check, lead_id_of
 from reconciler.yamlio import (
     MAX_FILE_BYTES,
@@ -37,11 +45,16 @@ from reconciler.yamlio import (
 LEAD_FILE_SUFFIXES = (".yaml", ".yml")
 PARALLEL_MIN_FILES = 2000  # below this, starting worker processes costs more than it saves
 MAX_WORKERS = 4
+PARSE_WINDOW = 1024  # files handed to workers and not yet taken back: bounds the memory held
 _CAN_FORK = "fork" in multiprocessing.get_all_start_methods()
 
 # Given a file's path and content hash, the lead ids it is known to hold at that hash when it is
-# fully applied (so it need not be parsed), or None when it must be parsed.
-KnownUnchanged = Callable[[str, str], Sequence[int] | None]
+# fully applied (so it need not be parsed), or None when it must be parsed. Either a function,
+# or (much faster on a large tree) a mapping from file to (hash, lead ids) of the files fully
+# applied at that hash, such as `reconciler.state.applied_files` makes.
+KnownUnchanged = (
+    Callable[[str, str], Sequence[int] | None] | Mapping[str, tuple[str, tuple[int, ...]]]
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,9 +87,11 @@ class LeadWarning:
         return f"{self.file}:{self.line}: {self.field}: {self.message}"
 
 
-@dataclass(frozen=True, slots=True)
-class SourceFile:
-    """A lead file: its path relative to the leads folder, its content hash, its leads."""
+class SourceFile(NamedTuple):
+    """A lead file: its path relative to the leads folder, its content hash (`blob_id`), its
+    leads, and whether it was parsed (False: known applied at this hash, so not even read).
+
+    A named tuple, not a dataclass: a no-op plan of 100,000 files makes one per file."""
 
     path: str
     digest: str
@@ -86,7 +101,7 @@ class SourceFile:
 
 @dataclass
 class LoadResult:
-    """Everything read from a leads folder."""
+    """Everything read from a leads folder (complete once the stream of leads has ended)."""
 
     root: Path
     files: list[SourceFile] = field(default_factory=list)
@@ -94,6 +109,7 @@ class LoadResult:
     problems: list[Problem] = field(default_factory=list)
     warnings: list[LeadWarning] = field(default_factory=list)
     parsed_files: int = 0
+    git: bool = False  # whether git vouched for the unchanged files (they were not read)
 
     def __post_init__(self) -> None:
         self._prefix = "" if str(self.root) in ("", ".") else f"{self.root.as_posix()}/"
@@ -121,16 +137,51 @@ def discover(root: Path) -> list[str]:
     so are symlinked folders (a symlinked file is listed, then read only if it stays inside)."""
     if not root.is_dir():
         raise LeadsFolderError(f"{root}: no such folder of lead files (use --dir)")
+    return sorted(_walk(os.fspath(root)))
+
+
+def _walk(top: str, prefix: str = "") -> list[str]:
     # Plain strings, not Path objects: a warm plan of 10,000 files spends more time building
     # Paths than reading the files.
     found: list[str] = []
-    top = os.fspath(root)
     for folder, dirs, files in os.walk(top):
         dirs[:] = [d for d in dirs if not d.startswith(".")]
         rel = os.path.relpath(folder, top).replace(os.sep, "/")
-        prefix = "" if rel == "." else rel + "/"
-        found.extend(prefix + name for name in files if is_lead_file(name))
-    return sorted(found)
+        inner = prefix + ("" if rel == "." else rel + "/")
+        found.extend(inner + name for name in files if is_lead_file(name))
+    return found
+
+
+_prefetched: dict[str, gitfiles.PendingListing] = {}
+
+
+def prefetch(root: Path) -> None:
+    """Start asking git about `root` now, so the answer is ready when `load_tree` wants it.
+
+    A caller that has other work first (reading the state) calls this before it; the answer
+    is used by the next load of the same folder only.
+    """
+    if os.path.isdir(root):
+        top = os.fspath(root)
+        _prefetched[top] = gitfiles.PendingListing(top)
+
+
+def _listing(root: Path, use_git: bool) -> tuple[list[str], gitfiles.GitListing | None]:
+    """The lead files below `root` (sorted) and what git knows of them, if anything."""
+    top = os.fspath(root)
+    pending = _prefetched.pop(top, None)
+    if not use_git:
+        return discover(root), None
+    if not root.is_dir():
+        raise LeadsFolderError(f"{root}: no such folder of lead files (use --dir)")
+    listing = (pending or gitfiles.PendingListing(top)).result()
+    if listing is None:
+        return discover(root), None
+    found = listing.files
+    for folder in listing.folders:  # untracked folders and submodules: git did not look inside
+        found.extend(_walk(os.path.join(top, folder), folder + "/" if folder else ""))
+    found.sort()
+    return found, listing
 
 
 def load_tree(
@@ -139,47 +190,126 @@ def load_tree(
     strict: bool = False,
     known_unchanged: KnownUnchanged | None = None,
     only: Iterable[str] | None = None,
+    use_git: bool = True,
 ) -> LoadResult:
     """Read every lead file below `root` (or just `only`), skipping the ones known unchanged."""
+    result, leads = stream_tree(
+        root, strict=strict, known_unchanged=known_unchanged, only=only, use_git=use_git
+    )
+    result.leads.extend(leads)
+    return result
+
+
+def stream_tree(
+    root: Path,
+    *,
+    strict: bool = False,
+    known_unchanged: KnownUnchanged | None = None,
+    only: Iterable[str] | None = None,
+    use_git: bool = True,
+) -> tuple[LoadResult, Iterator[LeadDoc]]:
+    """The leads below `root` as a stream, and the result that the stream fills in.
+
+    Files are listed and the unchanged ones settled at once; the others are parsed as the
+    stream is read (in worker processes for a large tree), so a caller that handles each lead
+    as it comes holds one at a time. `result.leads` stays empty: the stream is the leads. The
+    result's files, problems and warnings are complete when the stream ends, and only then.
+    """
     result = LoadResult(root)
-    entries: list[tuple[str, str, Sequence[int] | None]] = []
-    pending: list[tuple[str, bytes, bool]] = []
+    if only is None:
+        rels, git = _listing(root, use_git)
+    else:  # paths named by the caller were not found by a walk: any part may be a link
+        rels, git = sorted(only), None
+    result.git = git is not None
+    ids = git.ids if git is not None else {}
+    algorithm = git.algorithm if git is not None else "sha1"
     inside = os.path.realpath(root)
-    for rel in discover(root) if only is None else sorted(only):
-        # Paths from `only` were not found by walking the folder: any part of them may be a link.
-        resolve = only is not None
-        data = _read(os.path.join(root, rel), inside, result.display(rel), result.problems, resolve)
-        if data is None:
-            continue
-        digest = hashlib.sha256(data).hexdigest()
-        known = known_unchanged(rel, digest) if known_unchanged else None
-        entries.append((rel, digest, known))
-        if known is None:
-            pending.append((result.display(rel), data, strict))
-    parsed = _parse_all(pending)
+    resolve = only is not None
+    settled = _settle(rels, known_unchanged, ids, result, inside, algorithm, resolve)
+    work = [
+        (os.path.join(root, rel), inside, result.display(rel), strict, resolve, algorithm)
+        for rel, known in zip(rels, settled, strict=True)
+        if known is None
+    ]
+    return result, _leads(rels, settled, _parse_all(work), result)
+
+
+def _settle(
+    rels: list[str],
+    known_unchanged: KnownUnchanged | None,
+    ids: Mapping[str, str],
+    result: LoadResult,
+    inside: str,
+    algorithm: str,
+    resolve: bool,
+) -> list[tuple[str, tuple[int, ...]] | None]:
+    """For each file, (its hash, its leads) when it is known applied at its hash, else None.
+
+    A file git vouches for is not read; any other is read and hashed here (and read again by
+    the parse if it must be parsed: holding the bytes of a large tree would cost more).
+    """
+    if known_unchanged is None:
+        return [None] * len(rels)
+
+    def digest_of(rel: str) -> str | None:
+        digest = ids.get(rel)
+        if digest is None:
+            data = _read(os.path.join(result.root, rel), inside, "", [], resolve)
+            digest = None if data is None else blob_id(data, algorithm)
+        return digest
+
+    settled: list[tuple[str, tuple[int, ...]] | None] = []
+    if isinstance(known_unchanged, Mapping):
+        get = known_unchanged.get
+        for rel in rels:
+            entry = get(rel)
+            if entry is not None and digest_of(rel) == entry[0]:
+                settled.append(entry)
+            else:
+                settled.append(None)
+        return settled
+    for rel in rels:
+        digest = digest_of(rel)
+        known = None if digest is None else known_unchanged(rel, digest)
+        settled.append(None if known is None or digest is None else (digest, tuple(known)))
+    return settled
+
+
+def _leads(
+    rels: list[str],
+    settled: list[tuple[str, tuple[int, ...]] | None],
+    parsed: Iterator[_Parsed],
+    result: LoadResult,
+) -> Iterator[LeadDoc]:
+    """Fill `result` file by file, in order, and yield each valid lead as it is checked."""
     seen: dict[int, str] = {}
-    for rel, digest, known in entries:
+    files, problems = result.files, result.problems
+    for rel, known in zip(rels, settled, strict=True):
         shown = result.display(rel)
         if known is not None:
-            result.files.append(SourceFile(rel, digest, tuple(known), parsed=False))
-            for lead_id in known:
-                _claim(lead_id, shown, None, seen, result.problems)
+            digest, lead_ids = known
+            files.append(SourceFile(rel, digest, lead_ids, False))
+            for lead_id in lead_ids:  # `_claim`, inlined: this runs for every unchanged lead
+                first = seen.setdefault(lead_id, shown)
+                if first != shown:
+                    _claim(lead_id, shown, None, seen, problems)
             continue
         found = next(parsed)
-        result.parsed_files += 1
-        result.problems.extend(found.problems)
+        problems.extend(found.problems)
         result.warnings.extend(found.warnings)
+        if found.digest is None:  # not readable: the problem says why
+            continue
+        result.parsed_files += 1
         docs: list[LeadDoc] = []
         for lead, line, lead_id, id_line in found.leads:
             # An invalid document still claims its leadId, so a duplicate is reported with it.
-            if not _claim(lead_id, shown, id_line, seen, result.problems) or lead is None:
+            if not _claim(lead_id, shown, id_line, seen, problems) or lead is None:
                 continue
             # A lead parsed in a worker process comes back as its (valid) plain value.
             model = lead if isinstance(lead, Lead) else Lead.model_validate(lead)
             docs.append(LeadDoc(model, rel, shown, line))
-        result.files.append(SourceFile(rel, digest, tuple(d.lead_id for d in docs), parsed=True))
-        result.leads.extend(docs)
-    return result
+        files.append(SourceFile(rel, found.digest, tuple(d.lead_id for d in docs), True))
+        yield from docs
 
 
 def line_of(load: LoadResult, doc: LeadDoc, path: FieldPath) -> int:
@@ -288,39 +418,90 @@ def _read_capped(fd: int, size: int) -> bytes:
 
 @dataclass(slots=True)
 class _Parsed:
-    """What one file holds: for each document with a usable leadId, (the valid lead as a model
-    or plain value, or None when the document is invalid; document line; leadId; its line),
-    and the file's problems and warnings."""
+    """What one file holds: its content hash (None when it could not be read), for each
+    document with a usable leadId (the valid lead as a model or plain value, or None when the
+    document is invalid; document line; leadId; its line), and the file's problems and
+    warnings."""
 
+    digest: str | None = None
     leads: list[tuple[Lead | dict[str, Any] | None, int, int, int]] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
     warnings: list[LeadWarning] = field(default_factory=list)
 
 
-def _parse_all(pending: list[tuple[str, bytes, bool]]) -> Iterator[_Parsed]:
-    """Parse files in order; many of them are spread over worker processes.
+# A file to parse: its path to open, the folder's real path, its name as shown, --strict,
+# whether to resolve the whole path, and the hash algorithm.
+_Work = tuple[str, str, str, bool, bool, str]
+
+
+def _parse_all(work: list[_Work]) -> Iterator[_Parsed]:
+    """Read, hash and parse files in order; many of them are spread over worker processes.
 
     Parsing and checking YAML is most of a cold plan and each file is independent, so on a
-    machine with several cores it runs in parallel. Workers send back plain values rather
-    than models (unpickling models costs more than validating again), and results stream in
-    order so the parent validates while the workers parse.
+    machine with several cores it runs in parallel. Workers read the files themselves and send
+    back plain values rather than models (unpickling models costs more than validating again);
+    results stream in order, and at most PARSE_WINDOW files are in flight, so neither file
+    contents nor parsed leads pile up ahead of the caller.
     """
     workers = min(os.cpu_count() or 1, MAX_WORKERS)
-    if len(pending) < PARALLEL_MIN_FILES or workers < 2 or not _CAN_FORK:
-        for shown, data, strict in pending:
-            yield _parse_file(shown, data, strict, keep_models=True)
+    if len(work) < PARALLEL_MIN_FILES or workers < 2 or not _CAN_FORK:
+        for item in work:
+            yield _parse_item(item, keep_models=True)
         return
+    window = _Window(PARSE_WINDOW)
+    # The pool sends whole chunks: a chunk larger than the window would wait for itself.
+    chunk = max(1, min(64, PARSE_WINDOW // (2 * workers)))
     with multiprocessing.get_context("fork").Pool(workers) as pool:
-        yield from pool.imap(_parse_in_worker, pending, chunksize=64)
+        try:
+            for parsed in pool.imap(_parse_in_worker, window.feed(work), chunksize=chunk):
+                window.release()
+                yield parsed
+        finally:
+            window.close()
 
 
-def _parse_in_worker(item: tuple[str, bytes, bool]) -> _Parsed:
-    shown, data, strict = item
-    return _parse_file(shown, data, strict, keep_models=False)
+class _Window:
+    """Lets the pool's feeding thread run at most `size` items ahead of the consumer."""
+
+    def __init__(self, size: int) -> None:
+        self._slots = threading.Semaphore(size)
+        self._closed = False
+
+    def feed(self, items: Iterable[_Work]) -> Iterator[_Work]:
+        for item in items:
+            # Bounded waits: the pool joins this thread when it closes, even mid-stream.
+            while not self._slots.acquire(timeout=0.05):
+                if self._closed:
+                    return
+            if self._closed:
+                return
+            yield item
+
+    def release(self) -> None:
+        self._slots.release()
+
+    def close(self) -> None:
+        self._closed = True
 
 
-def _parse_file(shown: str, data: bytes, strict: bool, *, keep_models: bool) -> _Parsed:
+def _parse_in_worker(item: _Work) -> _Parsed:
+    return _parse_item(item, keep_models=False)
+
+
+def _parse_item(item: _Work, *, keep_models: bool) -> _Parsed:
+    path, inside, shown, strict, resolve, algorithm = item
     found = _Parsed()
+    data = _read(path, inside, shown, found.problems, resolve)
+    if data is None:
+        return found
+    found.digest = blob_id(data, algorithm)
+    _parse_file(shown, data, strict, found, keep_models=keep_models)
+    return found
+
+
+def _parse_file(
+    shown: str, data: bytes, strict: bool, found: _Parsed, *, keep_models: bool
+) -> None:
     documents = 0
     try:
         # Documents before a problem that ends the file are still checked and reported.
@@ -329,10 +510,9 @@ def _parse_file(shown: str, data: bytes, strict: bool, *, keep_models: bool) -> 
             _check_document(document, shown, strict, keep_models, found)
     except YamlProblem as exc:
         found.problems.append(Problem(shown, exc.line, None, str(exc)))
-        return found
+        return
     if not documents:
         found.problems.append(Problem(shown, 1, None, "file holds no lead (it is empty)"))
-    return found
 
 
 def _check_document(

@@ -22,7 +22,9 @@ from reconciler.commands.lofty import ClientFactory, LoftyApi, lofty_client
 from reconciler.commands.plan import note_no_state, render_to
 from reconciler.console import Console
 from reconciler.errors import ConfigError, LeadNotFoundError, StalePlanError, UsageError
+from reconciler.gc_pause import gc_paused, heap_frozen
 from reconciler.live import live_view
+from reconciler.loader import prefetch
 from reconciler.ownership import load_ownership
 from reconciler.plan import LeadChange, Plan, Planner, load_plan, verify
 from reconciler.plan.threeway import MISSING, value_at
@@ -68,19 +70,23 @@ def apply(
     state = open_state(options.state, env=console.env)
     try:
         with state.lock(timeout=options.lock_timeout, on_wait=console.note):
+            if options.planfile is None:
+                prefetch(options.dir)  # git lists the files while the state is read
             snapshot = state.read()
             if options.planfile is not None:
                 source: Plan | Planner = _saved_plan(options.planfile, snapshot, state)
             else:
-                source = Planner(
-                    options.dir,
-                    snapshot,
-                    state_name=state.describe(),
-                    targets=options.targets,
-                    ownership=ownership,
-                )
+                with gc_paused():  # as `plan` does: no collector passes over 100k leads' objects
+                    source = Planner(
+                        options.dir,
+                        snapshot,
+                        state_name=state.describe(),
+                        targets=options.targets,
+                        ownership=ownership,
+                    )
             session = _Session(options, console, state, client_factory)
-            result = asyncio.run(session.run(source, snapshot))
+            with heap_frozen():
+                result = asyncio.run(session.run(source, snapshot))
     finally:
         state.close()
     if result is None:
@@ -113,7 +119,8 @@ class _Session:
         """The result, or None when the user said no."""
         options = self.options
         if isinstance(source, Planner) and not options.refresh:
-            source = source.plan(force=options.force_conflicts)
+            with gc_paused():
+                source = source.plan(force=options.force_conflicts)
             note_no_state(self.state, snapshot, source, self.console)
         if isinstance(source, Plan) and not any(c.needs_call for c in source.changes):
             return await self._without_calls(source)  # no credential needed: no call is made

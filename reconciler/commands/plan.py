@@ -20,6 +20,7 @@ from reconciler.commands.lofty import ClientFactory, lofty_client
 from reconciler.console import Console
 from reconciler.errors import UsageError
 from reconciler.gc_pause import gc_paused
+from reconciler.loader import prefetch
 from reconciler.ownership import load_ownership
 from reconciler.plan import Plan, Planner, load_plan, save_plan
 from reconciler.refresh import read_live
@@ -54,6 +55,7 @@ def plan(
     ownership = load_ownership(options.config)
     state = open_state(options.state, env=console.env)
     try:
+        prefetch(options.dir)  # git lists the files while the state is read
         snapshot = state.read()
         with gc_paused():
             planner = Planner(

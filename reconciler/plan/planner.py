@@ -40,7 +40,7 @@ from reconciler.plan.result import (
     RefreshInfo,
 )
 from reconciler.plan.threeway import decide
-from reconciler.state import LeadRecord, Snapshot, canonical_json
+from reconciler.state import LeadRecord, Snapshot, applied_files, canonical_json
 
 # What reading Lofty found for a lead: its raw `lead` object, or None when Lofty answered 404.
 LiveLeads = Mapping[int, Mapping[str, Any] | None]
@@ -107,7 +107,7 @@ class Planner:
         self._ownership = ownership or Ownership()
         wanted = parse_targets(targets, root)
         # --strict must see every cut, so it cannot skip files known to be applied.
-        skip = None if strict else _unchanged_files(snapshot.leads)
+        skip = None if strict else applied_files(snapshot.leads)
         self.load = load_tree(root, strict=strict, known_unchanged=skip)
         if self.load.problems:
             raise InvalidLeadFilesError(self.load.problems)
@@ -213,6 +213,8 @@ class Planner:
     ) -> tuple[LeadChange | None, LeadRecord | None, list[LeadWarning], list[Drift]]:
         """The change for one lead (None when unchanged, then maybe a record whose file or
         hash moved), the planner's warnings, and the drift found in Lofty."""
+        if lead.doc is None and raw is None:  # applied at this hash, nothing read: unchanged
+            return None, None, [], []
         if lead.doc is None:  # applied at this very file hash: D = B
             assert old is not None
             desired: dict[str, Any] = old.applied

@@ -96,6 +96,38 @@ class StateBackend(Protocol):
         ...
 
 
+def applied_files(leads: Mapping[int, LeadRecord]) -> dict[str, tuple[str, tuple[int, ...]]]:
+    """The files fully applied at one hash: file -> (hash, every leadId it held at that hash).
+
+    A file is in it when the records naming it are exactly the leads it held, all at one hash:
+    read back at that hash, it would say nothing new, so it need not be parsed (the loader's
+    `known_unchanged`). A file with a lead not applied, or leads applied at two hashes, is not.
+    """
+    first: dict[str, LeadRecord] = {}
+    count: dict[str, int] = {}
+    broken: set[str] = set()
+    for record in leads.values():
+        file = record.file
+        seen = first.setdefault(file, record)
+        if seen is not record:
+            count[file] += 1
+            if record.source_hash != seen.source_hash or record.file_leads != seen.file_leads:
+                broken.add(file)
+        else:
+            count[file] = 1
+    files: dict[str, tuple[str, tuple[int, ...]]] = {}
+    for file, record in first.items():
+        ids, n = record.file_leads, count[file]
+        if file in broken or n != len(ids):
+            continue
+        if n == 1:  # most files hold one lead: the one whose record this is
+            if ids[0] == record.lead_id:
+                files[file] = (record.source_hash, ids)
+        elif len(set(ids)) == n and all(i in leads and leads[i].file == file for i in ids):
+            files[file] = (record.source_hash, ids)
+    return files
+
+
 def require_lineage(snapshot: Snapshot) -> None:
     """A whole state being stored must belong to a history (`lineage`); only writes make one."""
     if snapshot.lineage is None:

@@ -1,9 +1,14 @@
-"""The embedded default backend: one JSON file, rewritten atomically on every write.
+"""The embedded default backend: a JSON snapshot, and a journal of the writes since.
 
-The layout (documented in docs/state-format.md) stores each lead as one line that points into a
-table of source files, so a file path, its hash and its list of leads are written, read and held
-in memory once however many leads the file holds. Writes go to a temporary file that
-is fsynced and renamed over the state, after the previous version was kept as `<name>.backup`.
+The snapshot's layout (documented in docs/state-format.md) stores each lead as one line that
+points into a table of source files, so a file path, its hash and its list of leads are written,
+read and held in memory once however many leads the file holds.
+
+A write appends one line to `<name>.journal` and fsyncs it, so its cost does not grow with the
+number of leads in the state. When the journal has grown to a share of the snapshot, the next
+write folds it in: the whole state goes to a temporary file that is fsynced and renamed over
+the snapshot, after the previous snapshot was kept as `<name>.backup`; the journal keeps the
+entries since that backup, so the backup and the journal together are the current state too.
 A file this module cannot read is never overwritten: it is reported and left for a human.
 """
 
@@ -11,12 +16,14 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import tempfile
 import threading
 import uuid
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager, suppress
+from dataclasses import dataclass
 from itertools import chain
 from json.encoder import encode_basestring
 from pathlib import Path
@@ -27,7 +34,13 @@ from reconciler.gc_pause import gc_paused
 from reconciler.state import LeadRecord, Snapshot, canonical_json, require_lineage
 from reconciler.state.lock import LockHolder, WaitNotice, wait_for_lock
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: a journal may lie beside the snapshot (a reader of 1 would ignore it)
+READABLE_VERSIONS = (1, 2)
+# The journal is folded into the snapshot once its entries since the snapshot exceed this many
+# bytes, or a quarter of the snapshot's size if that is more: folding rewrites every lead, so it
+# happens after a number of writes that grows with the state, and its cost per write stays flat.
+FOLD_MIN_BYTES = 1024 * 1024
+FOLD_SHARE = 4
 
 # JSON's own string escaping, in C; typeshed types it loosely.
 _json_string: Callable[[str], str] = encode_basestring
@@ -49,9 +62,11 @@ class LocalState:
         self.backup_path = path.with_name(path.name + ".backup")
         self.lock_path = path.with_name(path.name + ".lock")
         self.holder_path = path.with_name(path.name + ".lock.info")
-        # The last version read or written, reused while the file on disk is unchanged, so that
-        # an apply writing after every lead does not parse the whole file again each time.
-        self._cached: tuple[_Stamp, Snapshot] | None = None
+        self.journal_path = path.with_name(path.name + ".journal")
+        # The last version read or written, reused while the files on disk are unchanged, so
+        # that an apply writing after every lead does not parse the whole state again each time.
+        self._cached: _Cached | None = None
+        self._base: tuple[_Stamp, Snapshot, int] | None = None  # the snapshot file as read
         self._mutex = threading.RLock()
 
     def __repr__(self) -> str:
@@ -99,37 +114,187 @@ class LocalState:
 
     def write(self, records: Iterable[LeadRecord] = (), *, forget: Iterable[int] = ()) -> int:
         with self._mutex:
-            current = self._read()  # refuses to go on when the file on disk is unreadable
-            records = list(records)
-            leads = dict(current.leads)  # a copy: snapshots handed out earlier must not change
-            leads.update((record.lead_id, record) for record in records)
-            for lead_id in forget:
-                leads.pop(lead_id, None)
-            snapshot = Snapshot(current.lineage or str(uuid.uuid4()), current.serial + 1, leads)
-            self._store(snapshot, newest=records)
-            return snapshot.serial
+            current = self._read()  # refuses to go on when a file on disk is unreadable
+            records, forget = list(records), list(forget)
+            if current.lineage is None:  # the first write makes the snapshot
+                leads = {record.lead_id: record for record in records}
+                self._store(Snapshot(str(uuid.uuid4()), 1, leads), newest=records)
+                return 1
+            serial = current.serial + 1
+            cached = self._cached
+            assert cached is not None  # set by the read above
+            added = self._append(_journal_line(serial, current.lineage, records, forget))
+            with gc_paused():
+                snapshot = Snapshot(current.lineage, serial, _after(current.leads, records, forget))
+            self._cached = _Cached(
+                cached.base_stamp,
+                self._journal_stamp(),
+                snapshot,
+                cached.base_bytes,
+                cached.journal_end + added,
+                cached.live_bytes + added,
+            )
+            if self._cached.live_bytes > max(FOLD_MIN_BYTES, cached.base_bytes // FOLD_SHARE):
+                self._fold(snapshot)
+            return serial
 
     def replace_all(self, snapshot: Snapshot) -> None:
         require_lineage(snapshot)
         with self._mutex:
-            self._read()  # an unreadable file stays untouched here too
+            current = self._read()  # an unreadable file stays untouched here too
+            if self.journal_path.exists():
+                # The journal's entries belong to the state being replaced: fold them in first,
+                # so that no crash can leave a snapshot beside a journal not its own.
+                self._fold(current)
+                self._remove_journal()
             self._store(snapshot, newest=())
+
+    def compact(self) -> None:
+        """Fold the journal into the snapshot now, as a write does once the journal is large."""
+        with self._mutex:
+            current = self._read()
+            if current.lineage is not None and self.journal_path.exists():
+                self._fold(current)
 
     def close(self) -> None:
         with self._mutex:
             self._cached = None
+            self._base = None
 
     def _read(self) -> Snapshot:
         stamp = self._stamp()
+        journal = self._journal_stamp()
         if stamp is None:
+            if journal is not None:
+                raise StateError(
+                    f"state {self.describe()} is missing but its journal {self.journal_path} "
+                    "is there; it was left untouched. Restore the state from "
+                    f"{self.backup_path}, or move the journal away to start a new state"
+                )
             return Snapshot(None, 0, {})
-        if self._cached is not None and self._cached[0] == stamp:
-            return self._cached[1]
+        cached = self._cached
+        if cached is not None and (cached.base_stamp, cached.journal_stamp) == (stamp, journal):
+            return cached.snapshot
+        base, base_stamp, base_bytes = self._read_base(stamp)
+        if journal is None:
+            self._cached = _Cached(base_stamp, None, base, base_bytes, 0, 0)
+            return base
+        journal, data = self._read_journal()
+        with gc_paused():
+            snapshot, end, live = _replay(base, data, str(self.journal_path))
+        self._cached = _Cached(base_stamp, journal, snapshot, base_bytes, end, live)
+        return snapshot
+
+    def _read_base(self, stamp: _Stamp) -> tuple[Snapshot, _Stamp, int]:
+        if self._base is not None and self._base[0] == stamp:
+            return self._base[1], stamp, self._base[2]
         stamp, text = self._read_text()
         with gc_paused():
             snapshot = _decode(text, self.describe())
-        self._cached = (stamp, snapshot)
-        return snapshot
+        self._base = (stamp, snapshot, stamp[2])
+        return snapshot, stamp, stamp[2]
+
+    def _read_journal(self) -> tuple[_Stamp | None, bytes]:
+        try:
+            with self.journal_path.open("rb") as file:
+                st = os.fstat(file.fileno())
+                data = file.read()
+        except FileNotFoundError:  # folded away meanwhile
+            return None, b""
+        except OSError as exc:
+            raise StateError(
+                f"cannot read state journal {self.journal_path}: {_reason(exc)}"
+            ) from None
+        return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns), data
+
+    def _journal_stamp(self) -> _Stamp | None:
+        try:
+            st = self.journal_path.stat()
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise StateError(
+                f"cannot read state journal {self.journal_path}: {_reason(exc)}"
+            ) from None
+        return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+
+    def _append(self, line: bytes) -> int:
+        """Append one entry and make it durable; a torn tail left by a crash is cut first."""
+        end = self._cached.journal_end if self._cached is not None else 0
+        try:
+            fd = os.open(
+                self.journal_path, os.O_WRONLY | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o600
+            )
+            try:
+                size = os.fstat(fd).st_size
+                created = size == 0
+                if size != end:  # the tail of an append that never completed: never applied
+                    os.ftruncate(fd, end)
+                written = os.pwrite(fd, line, end)
+                while written < len(line):
+                    written += os.pwrite(fd, line[written:], end + written)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            if created:
+                _fsync_directory(self.path.parent)
+        except OSError as exc:
+            raise StateError(f"cannot write state {self.describe()}: {_reason(exc)}") from None
+        return len(line)
+
+    def _fold(self, snapshot: Snapshot) -> None:
+        """Write `snapshot` as the new snapshot file, then keep in the journal only the entries
+        since the one that became the backup (so backup + journal is the current state too)."""
+        backup_serial = self._base[1].serial if self._base is not None else 0
+        self._store(snapshot, newest=())
+        try:
+            data = self.journal_path.read_bytes()
+        except FileNotFoundError:
+            return
+        except OSError as exc:
+            raise StateError(
+                f"cannot read state journal {self.journal_path}: {_reason(exc)}"
+            ) from None
+        self._replace_journal(_entries_after(data, backup_serial))
+
+    def _replace_journal(self, data: bytes) -> None:
+        directory = self.path.parent
+        fd, temp_name = tempfile.mkstemp(
+            dir=directory, prefix=f".{self.journal_path.name}.", suffix=".tmp"
+        )
+        try:
+            try:
+                with os.fdopen(fd, "wb") as out:
+                    out.write(data)
+                    out.flush()
+                    os.fsync(out.fileno())
+                os.replace(temp_name, self.journal_path)
+            except BaseException:
+                with suppress(OSError):
+                    os.unlink(temp_name)
+                raise
+            _fsync_directory(directory)
+        except OSError as exc:
+            raise StateError(f"cannot write state {self.describe()}: {_reason(exc)}") from None
+        self._refresh_cache_after_fold()
+
+    def _remove_journal(self) -> None:
+        try:
+            self.journal_path.unlink(missing_ok=True)
+            _fsync_directory(self.path.parent)
+        except OSError as exc:
+            raise StateError(f"cannot write state {self.describe()}: {_reason(exc)}") from None
+        self._refresh_cache_after_fold()
+
+    def _refresh_cache_after_fold(self) -> None:
+        """After a fold the snapshot file holds everything: the cache says so (no reread)."""
+        assert self._cached is not None
+        cached = self._cached
+        journal = self._journal_stamp()
+        size = journal[2] if journal is not None else 0
+        self._cached = _Cached(
+            cached.base_stamp, journal, cached.snapshot, cached.base_bytes, size, 0
+        )
 
     def _store(self, snapshot: Snapshot, *, newest: Iterable[LeadRecord]) -> None:
         with gc_paused():
@@ -161,7 +326,11 @@ class LocalState:
         except OSError as exc:
             raise StateError(f"cannot write state {self.describe()}: {_reason(exc)}") from None
         # Parsing what was just written would cost a full read; this is the same value.
-        self._cached = ((st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns), snapshot)
+        stamp = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+        self._base = (stamp, snapshot, st.st_size)
+        journal = self._journal_stamp()
+        size = journal[2] if journal is not None else 0
+        self._cached = _Cached(stamp, journal, snapshot, st.st_size, size, 0)
 
     def _keep_backup(self) -> None:
         """Make `<name>.backup` the current version, atomically, before it is replaced."""
@@ -304,10 +473,11 @@ def _decode(text: str, where: str) -> Snapshot:
     if not isinstance(document, dict):
         raise broken("not a JSON object")
     version = document.get("version")
-    if version != FORMAT_VERSION:
+    if version not in READABLE_VERSIONS:
         raise StateError(
             f"state {where} has format version {version!r}, but this reconciler reads only "
-            f"version {FORMAT_VERSION}; it was left untouched. Use the reconciler that wrote it"
+            f"versions {' and '.join(map(str, READABLE_VERSIONS))}; it was left untouched. "
+            "Use the reconciler that wrote it"
         )
     lineage, serial = document.get("lineage"), document.get("serial")
     raw_sources, raw_leads = document.get("sources"), document.get("leads")
@@ -365,7 +535,7 @@ def _decode_layout(text: str) -> Snapshot | None:
     if not (
         isinstance(head, dict)
         and head.keys() == {"version", "lineage", "serial"}
-        and head["version"] == FORMAT_VERSION
+        and head["version"] in READABLE_VERSIONS
         and isinstance(head["lineage"], str)
         and head["lineage"]
         and type(head["serial"]) is int
@@ -380,14 +550,13 @@ def _decode_layout(text: str) -> Snapshot | None:
     try:
         start, end = leads_at + len(_LEADS_START), len(text) - len(_END)
         for line in text[start:end].split(",\n") if end > start else ():
-            # '"<leadId>":[<source index>,{...}]'
-            head_part, _, applied = line.partition(",{")
-            key, _, position = head_part.partition('":[')
-            lead_id, index = int(key[1:]), int(position)
-            if lead_id < 1 or index < 0 or key[:1] != '"' or not applied.endswith("}]"):
+            # '"<leadId>":[<source index>,{...}]': positions, not partitions, copy less
+            brace = line.find(",{")
+            bracket = line.find('":[', 0, brace)
+            lead_id, index = int(line[1:bracket]), int(line[bracket + 3 : brace])
+            if lead_id < 1 or index < 0 or bracket < 1 or line[0] != '"' or line[-2:] != "}]":
                 return None
-            file, source_hash, file_leads = sources[index]
-            leads[lead_id] = LeadRecord(lead_id, file, source_hash, file_leads, "{" + applied[:-1])
+            leads[lead_id] = LeadRecord(lead_id, *sources[index], line[brace + 1 : -1])
     except (ValueError, IndexError):
         return None
     return Snapshot(head["lineage"], head["serial"], leads)
@@ -448,3 +617,194 @@ def _fsync_directory(directory: Path) -> None:
 
 def _reason(exc: OSError) -> str:
     return exc.strerror or str(exc)
+
+
+@dataclass(frozen=True, slots=True)
+class _Cached:
+    """The state as last read or written, and what is known of the files it came from."""
+
+    base_stamp: _Stamp
+    journal_stamp: _Stamp | None
+    snapshot: Snapshot
+    base_bytes: int  # size of the snapshot file
+    journal_end: int  # bytes of the journal made of whole entries (a torn tail follows)
+    live_bytes: int  # bytes of the entries newer than the snapshot file
+
+
+class _Leads(Mapping[int, LeadRecord]):
+    """Records after some writes: a mapping never changed, and what the writes since did to it
+    (None: forgotten). A write makes a new one without copying every record."""
+
+    __slots__ = ("_base", "_changes", "_len")
+
+    def __init__(self, base: Mapping[int, LeadRecord], changes: dict[int, LeadRecord | None]):
+        self._base = base
+        self._changes = changes
+        size = len(base)
+        for lead_id, record in changes.items():
+            size += (record is not None) - (lead_id in base)
+        self._len = size
+
+    def __getitem__(self, lead_id: int) -> LeadRecord:
+        if lead_id in self._changes:
+            record = self._changes[lead_id]
+            if record is None:
+                raise KeyError(lead_id)
+            return record
+        return self._base[lead_id]
+
+    def __contains__(self, lead_id: object) -> bool:
+        if lead_id in self._changes:
+            return self._changes[lead_id] is not None
+        return lead_id in self._base
+
+    def __iter__(self) -> Iterator[int]:
+        changes = self._changes
+        for lead_id in self._base:
+            if lead_id not in changes:
+                yield lead_id
+        for lead_id, record in changes.items():
+            if record is not None:
+                yield lead_id
+
+    def __len__(self) -> int:
+        return self._len
+
+    def __repr__(self) -> str:
+        return repr(dict(self))
+
+
+def _after(
+    leads: Mapping[int, LeadRecord], records: list[LeadRecord], forget: list[int]
+) -> Mapping[int, LeadRecord]:
+    """`leads` after one write, sharing what it did not change; each written record's lead list
+    also becomes that of the other records of its file at its hash (the latest write wins, as
+    in the snapshot file and in PostgreSQL)."""
+    base, changes = (
+        (leads._base, dict(leads._changes)) if isinstance(leads, _Leads) else (leads, {})
+    )
+    view = _Leads(base, changes)
+    for record in records:
+        changes[record.lead_id] = record
+    for record in records:
+        source = (record.file, record.source_hash)
+        previous = leads.get(record.lead_id)
+        neighbours = set(record.file_leads) | set(previous.file_leads if previous else ())
+        for other_id in neighbours - {record.lead_id}:
+            other = view.get(other_id)
+            if (
+                other is not None
+                and (other.file, other.source_hash) == source
+                and (other.file_leads != record.file_leads)
+            ):
+                changes[other_id] = LeadRecord(
+                    other_id, other.file, other.source_hash, record.file_leads, other.applied_json
+                )
+    for lead_id in forget:
+        changes[lead_id] = None
+    return _Leads(base, changes)
+
+
+def _journal_line(serial: int, lineage: str, records: list[LeadRecord], forget: list[int]) -> bytes:
+    """One journal entry: `{"serial":N,"lineage":"...","records":[...],"forget":[...]}` and a
+    newline; each record is `[leadId, file, hash, [leadId, ...], {applied values}]`."""
+    items = ",".join(
+        f"[{record.lead_id},{_json_string(record.file)},{_json_string(record.source_hash)},"
+        f"[{','.join(map(str, record.file_leads))}],{_one_line(record)}]"
+        for record in records
+    )
+    text = (
+        f'{{"serial":{serial},"lineage":{_json_string(lineage)},"records":[{items}],'
+        f'"forget":[{",".join(str(int(i)) for i in forget)}]}}\n'
+    )
+    return text.encode("utf-8", "backslashreplace")
+
+
+_ENTRY_HEAD = re.compile(rb'\{"serial":([1-9][0-9]*),"lineage":("[0-9a-f-]*"),')
+
+
+def _entry_serial(line: bytes) -> int | None:
+    match = _ENTRY_HEAD.match(line)
+    return int(match.group(1)) if match else None
+
+
+def _entry_lineage(line: bytes) -> bytes:
+    match = _ENTRY_HEAD.match(line)
+    return match.group(2) if match else b""
+
+
+def _entries_after(data: bytes, serial: int) -> bytes:
+    """The whole entries of a journal newer than `serial` (a torn tail is dropped)."""
+    end = data.rfind(b"\n") + 1
+    lines = data[:end].splitlines(keepends=True)
+    return b"".join(line for line in lines if (_entry_serial(line) or 0) > serial)
+
+
+def _replay(base: Snapshot, data: bytes, where: str) -> tuple[Snapshot, int, int]:
+    """`base` with the journal's entries newer than it applied: the snapshot, the journal's
+    length in whole entries, and the bytes of the entries applied.
+
+    Bytes after the last newline are an append that never completed (its write was never
+    acknowledged), so they are not part of the state. Anything else unexpected is an error
+    and the journal is left as it is."""
+    assert base.lineage is not None
+
+    def broken(why: str) -> StateError:
+        return StateError(
+            f"state journal {where} is unreadable ({why}); it was left untouched. Restore the "
+            "state from a copy of both files, or move both away to start a new state"
+        )
+
+    end = data.rfind(b"\n") + 1
+    leads: Mapping[int, LeadRecord] = base.leads
+    serial, live = base.serial, 0
+    lineage = _json_string(base.lineage).encode()
+    for number, line in enumerate(data[:end].splitlines(), 1):
+        entry_serial = _entry_serial(line)
+        if entry_serial is None:
+            raise broken(f"entry {number} does not start with a serial")
+        if _entry_lineage(line) != lineage:
+            raise broken(f"entry {number} belongs to another lineage")
+        if entry_serial <= base.serial:
+            continue  # already in the snapshot
+        if entry_serial != serial + 1:
+            raise broken(f"entry {number} has serial {entry_serial}, expected {serial + 1}")
+        try:
+            records, forget = _entry(json.loads(line))
+        except (ValueError, TypeError, KeyError) as exc:
+            raise broken(f"entry {number}: {exc}") from None
+        leads = _after(leads, records, forget)
+        serial, live = entry_serial, live + len(line) + 1
+    if isinstance(leads, _Leads):
+        leads = dict(leads)  # one copy: lookups in a plain dict are faster for the planner
+    return Snapshot(base.lineage, serial, leads), end, live
+
+
+def _entry(document: Any) -> tuple[list[LeadRecord], list[int]]:
+    """The records and forgotten leads of one parsed journal entry (ValueError if malformed)."""
+    if not isinstance(document, dict):
+        raise ValueError("not a JSON object")
+    raw_records, raw_forget = document["records"], document["forget"]
+    if not isinstance(raw_records, list) or not isinstance(raw_forget, list):
+        raise ValueError("'records' and 'forget' must be lists")
+    records = []
+    for item in raw_records:
+        lead_id, file, source_hash, file_leads, applied = item
+        if not (
+            type(lead_id) is int
+            and lead_id >= 1
+            and isinstance(file, str)
+            and isinstance(source_hash, str)
+            and isinstance(file_leads, list)
+            and all(type(i) is int for i in file_leads)
+            and isinstance(applied, dict)
+        ):
+            raise ValueError(
+                f"record {item!r:.60} is not [leadId, file, hash, [leadId...], {{...}}]"
+            )
+        records.append(
+            LeadRecord(lead_id, file, source_hash, tuple(file_leads), canonical_json(applied))
+        )
+    if not all(type(i) is int for i in raw_forget):
+        raise ValueError("'forget' holds something that is not a leadId")
+    return records, raw_forget

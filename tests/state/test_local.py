@@ -8,7 +8,7 @@ import os
 import pytest
 
 from reconciler.errors import StateError
-from reconciler.state import Snapshot, migrate, open_state
+from reconciler.state import LeadRecord, Snapshot, migrate, open_state
 from reconciler.state.local import LocalState, _decode_layout
 
 
@@ -23,7 +23,7 @@ def test_the_file_is_json_with_a_version_lineage_serial_and_one_line_per_lead(pa
 
     text = path.read_text(encoding="utf-8")
     document = json.loads(text)
-    assert document["version"] == 1
+    assert document["version"] == 2
     assert document["serial"] == 1
     assert document["lineage"] == state.read().lineage
     assert document["sources"][document["leads"]["7"][0]] == [
@@ -35,18 +35,144 @@ def test_the_file_is_json_with_a_version_lineage_serial_and_one_line_per_lead(pa
     assert '\n"7":[' in text and '\n"8":[' in text  # a lead per line keeps diffs small
 
 
-def test_the_previous_version_is_kept_as_the_backup(path, record):
+def test_a_write_after_the_first_is_one_line_appended_to_the_journal(path, record):
+    state = LocalState(path)
+    state.write([record(1)])
+    snapshot = path.read_bytes()
+
+    assert state.write([record(2, tags=["vip"])], forget=[1]) == 2
+
+    assert path.read_bytes() == snapshot  # the snapshot is not rewritten
+    lineage = state.read().lineage
+    assert path.with_name("state.json.journal").read_text("utf-8") == (
+        f'{{"serial":2,"lineage":"{lineage}","records":[[2,"leads/lead-2.yaml",'
+        f'"sha256:{2:064x}",[2],{{"tags":["vip"]}}]],"forget":[1]}}\n'
+    )
+    assert LocalState(path).read() == state.read()
+    assert LocalState(path).read().leads == {2: record(2, tags=["vip"])}
+
+
+def test_folding_keeps_the_previous_snapshot_as_the_backup_and_it_with_the_journal_is_current(
+    path, record
+):
     state = LocalState(path)
     state.write([record(1)])
     first = path.read_bytes()
     state.write([record(2)])
-    second = path.read_bytes()
+    state.write([record(3)])
+
+    state.compact()
+
     assert path.with_name("state.json.backup").read_bytes() == first
+    current = LocalState(path).read()
+    assert (current.serial, set(current.leads)) == (3, {1, 2, 3})
+    # The snapshot lost: the backup and the journal still make the current state.
+    path.write_bytes(first)
+    assert LocalState(path).read() == current
 
-    state.write(forget=[1])
 
-    assert path.with_name("state.json.backup").read_bytes() == second
-    assert sorted(p.name for p in path.parent.iterdir()) == ["state.json", "state.json.backup"]
+def test_the_journal_is_folded_once_it_outgrows_its_share_of_the_snapshot(
+    path, record, monkeypatch
+):
+    monkeypatch.setattr("reconciler.state.local.FOLD_MIN_BYTES", 400)
+    state = LocalState(path)
+    state.write([record(1)])
+    snapshots = {path.read_bytes()}
+    for lead_id in range(2, 12):
+        state.write([record(lead_id)])
+        snapshots.add(path.read_bytes())
+
+    assert 2 <= len(snapshots) <= 6  # folded now and then, not on every write
+    journal = path.with_name("state.json.journal").stat().st_size
+    assert journal < 2 * 400 + 200
+    assert LocalState(path).read() == state.read()
+    assert sorted(LocalState(path).read().leads) == list(range(1, 12))
+
+
+def test_an_append_cut_short_by_a_crash_is_not_part_of_the_state_and_is_cut_by_the_next_write(
+    path, record
+):
+    state = LocalState(path)
+    state.write([record(1)])
+    state.write([record(2)])
+    journal = path.with_name("state.json.journal")
+    whole = journal.read_bytes()
+    journal.write_bytes(whole + b'{"serial":3,"lineage":"x","records":[[3,"le')
+
+    assert set(LocalState(path).read().leads) == {1, 2}
+    assert LocalState(path).write([record(4)]) == 3
+    assert journal.read_bytes().startswith(whole)
+    assert set(LocalState(path).read().leads) == {1, 2, 4}
+
+
+@pytest.mark.parametrize(
+    ("entry", "says"),
+    [
+        (b"garbage\n", "entry 2 does not start with a serial"),
+        (b'{"serial":5,"lineage":"LINEAGE","records":[],"forget":[]}\n', "serial 5, expected 3"),
+        (b'{"serial":3,"lineage":"0000","records":[],"forget":[]}\n', "another lineage"),
+        (b'{"serial":3,"lineage":"LINEAGE","records":[[1]],"forget":[]}\n', "entry 2"),
+    ],
+)
+def test_a_corrupt_journal_is_an_error_and_is_never_overwritten(path, record, entry, says):
+    state = LocalState(path)
+    state.write([record(1)])
+    state.write([record(2)])
+    journal = path.with_name("state.json.journal")
+    lineage = state.read().lineage
+    assert lineage is not None
+    content = journal.read_bytes() + entry.replace(b"LINEAGE", lineage.encode())
+    journal.write_bytes(content)
+    snapshot = path.read_bytes()
+
+    with pytest.raises(StateError) as raised:
+        LocalState(path).read()
+    with pytest.raises(StateError):
+        LocalState(path).write([record(3)])
+
+    assert journal.read_bytes() == content and path.read_bytes() == snapshot
+    assert says in str(raised.value) and "left untouched" in str(raised.value)
+
+
+def test_a_journal_without_its_snapshot_is_an_error(path, record):
+    state = LocalState(path)
+    state.write([record(1)])
+    state.write([record(2)])
+    path.unlink()
+
+    with pytest.raises(StateError, match="missing but its journal.*left untouched"):
+        LocalState(path).write([record(3)])
+    assert not path.exists()
+
+
+def test_a_version_1_file_is_read_and_written_on(path, record):
+    path.parent.mkdir()
+    path.write_text(
+        '{"version": 1, "lineage": "6f1c7d52-0000-4000-8000-000000000000", "serial": 4,\n'
+        '"sources":[\n["leads/a.yaml","9f2c",[1]]\n],\n"leads":{\n'
+        '"1":[0,{"firstName":"Ann"}]\n}}\n',
+        "utf-8",
+    )
+    state = LocalState(path)
+    assert state.read().leads == {
+        1: LeadRecord(1, "leads/a.yaml", "9f2c", (1,), '{"firstName":"Ann"}')
+    }
+
+    assert state.write([record(2)]) == 5
+    assert set(LocalState(path).read().leads) == {1, 2}
+
+
+def test_replace_all_over_a_journal_leaves_exactly_the_new_state(path, record):
+    state = LocalState(path)
+    state.write([record(1)])
+    state.write([record(2)])
+    replacement = Snapshot("6f1c7d52-0000-4000-8000-000000000000", 9, {3: record(3)})
+
+    state.replace_all(replacement)
+
+    assert LocalState(path).read() == replacement
+    assert not path.with_name("state.json.journal").exists()
+    assert LocalState(path).write([record(4)]) == 10
 
 
 def test_unusual_paths_and_values_survive_a_round_trip(path, record):
@@ -70,6 +196,7 @@ def test_everything_the_writer_emits_is_read_by_the_fast_reader(path, record):
     ]
     LocalState(path).write(records)
     LocalState(path).write(forget=[3])
+    LocalState(path).compact()
 
     fast = _decode_layout(path.read_text(encoding="utf-8"))
     assert fast is not None
@@ -140,12 +267,12 @@ def test_a_truncated_file_is_an_error(path, record):
 
 def test_a_file_of_an_unknown_version_is_an_error_and_is_never_overwritten(path, record):
     path.parent.mkdir()
-    content = b'{"version": 2, "lineage": "x", "serial": 5, "everything": "new"}'
+    content = b'{"version": 3, "lineage": "x", "serial": 5, "everything": "new"}'
     path.write_bytes(content)
 
-    with pytest.raises(StateError, match="format version 2.*left untouched"):
+    with pytest.raises(StateError, match="format version 3.*left untouched"):
         LocalState(path).read()
-    with pytest.raises(StateError, match="format version 2"):
+    with pytest.raises(StateError, match="format version 3"):
         LocalState(path).write([record(1)])
     assert path.read_bytes() == content
 
@@ -186,6 +313,7 @@ def test_migrate_copies_lineage_serial_and_records_exactly(tmp_path, record):
     copied = migrate(source, destination)
 
     assert destination.read() == copied == source.read()
+    LocalState(tmp_path / "a.json").compact()  # the source's last write is in its journal
     assert (tmp_path / "b" / "b.json").read_bytes() == (tmp_path / "a.json").read_bytes()
 
 
