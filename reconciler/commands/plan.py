@@ -22,9 +22,9 @@ from reconciler.errors import UsageError
 from reconciler.gc_pause import gc_paused
 from reconciler.loader import prefetch
 from reconciler.ownership import load_ownership
-from reconciler.plan import Plan, Planner, load_plan, save_plan
+from reconciler.plan import Plan, Planner, load_plan, make_plan, save_plan
 from reconciler.refresh import read_live
-from reconciler.render import RenderOptions, render
+from reconciler.render import RenderOptions, render_chunks
 from reconciler.state import Snapshot, StateBackend, open_state
 from reconciler.state.local import LocalState
 
@@ -58,21 +58,28 @@ def plan(
         prefetch(options.dir)  # git lists the files while the state is read
         snapshot = state.read()
         with gc_paused():
-            planner = Planner(
-                options.dir,
-                snapshot,
-                state_name=state.describe(),
-                strict=options.strict,
-                targets=options.targets,
-                ownership=ownership,
-            )
+            if options.refresh:  # load now, decide once Lofty is read
+                planner = Planner(
+                    options.dir,
+                    snapshot,
+                    state_name=state.describe(),
+                    strict=options.strict,
+                    targets=options.targets,
+                    ownership=ownership,
+                )
+            else:  # decide each lead as it is parsed
+                made, _ = make_plan(
+                    options.dir,
+                    snapshot,
+                    state_name=state.describe(),
+                    strict=options.strict,
+                    targets=options.targets,
+                    ownership=ownership,
+                )
     finally:
         state.close()
     if options.refresh:
         made = asyncio.run(_refreshed(planner, options, console, client_factory))
-    else:
-        with gc_paused():
-            made = planner.plan()
     note_no_state(state, snapshot, made, console)
     render_to(console, made, options.format)
     if options.write_drift:
@@ -166,5 +173,5 @@ def render_to(console: Console, made: Plan, fmt: str) -> None:
         color=console.color and fmt == "text", show_sensitive=console.show_sensitive
     )
     with gc_paused():
-        text = render(made, fmt, options)
-    console.write(text)
+        for chunk in render_chunks(made, fmt, options):
+            console.write(chunk)

@@ -11,7 +11,6 @@ more; only leads that really differ are explained field by field.
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,18 +19,20 @@ from typing import Any
 from reconciler.errors import InvalidLeadFilesError, Problem, UnknownTargetError
 from reconciler.live import live_view
 from reconciler.loader import (
-    KnownUnchanged,
     LeadDoc,
     LeadWarning,
     LoadResult,
+    SourceFile,
     format_path,
     line_of,
     load_tree,
+    stream_tree,
 )
 from reconciler.model import PROPERTY_ADDRESS_FIELDS, Finding, comparable, effective
 from reconciler.ownership import Ownership
 from reconciler.plan.diff import explain
 from reconciler.plan.result import (
+    AddedFields,
     Drift,
     FieldChange,
     LeadChange,
@@ -86,125 +87,15 @@ class _Lead:
     doc: LeadDoc | None
 
 
-class Planner:
-    """Plans the leads below `root` against `snapshot`; raises InvalidLeadFilesError if any lead
-    file is invalid, or under `strict` if the plan has a warning of its own."""
+class _Decider:
+    """Decides one lead at a time against the state (and, when read, Lofty)."""
 
-    def __init__(
-        self,
-        root: Path,
-        snapshot: Snapshot,
-        *,
-        state_name: str,
-        strict: bool = False,
-        targets: Sequence[str] = (),
-        ownership: Ownership | None = None,
-    ) -> None:
-        self._snapshot = snapshot
-        self._state_name = state_name
-        self._strict = strict
-        self._targets = tuple(targets)
-        self._ownership = ownership or Ownership()
-        wanted = parse_targets(targets, root)
-        # --strict must see every cut, so it cannot skip files known to be applied.
-        skip = None if strict else applied_files(snapshot.leads)
-        self.load = load_tree(root, strict=strict, known_unchanged=skip)
-        if self.load.problems:
-            raise InvalidLeadFilesError(self.load.problems)
-        _check_targets(wanted, self.load, snapshot)
-        self._leads = list(self._wanted_leads(wanted))
-        present = {i for f in self.load.files for i in f.lead_ids}
-        self._forget = [
-            LeadChange(lead_id, self.load.display(old.file), "forget", (), None, None)
-            for lead_id, old in snapshot.leads.items()
-            if lead_id not in present and wanted.wants(lead_id, old.file)
-        ]
+    def __init__(self, snapshot: Snapshot, ownership: Ownership, load: LoadResult) -> None:
+        self.snapshot = snapshot
+        self.ownership = ownership
+        self.load = load
 
-    @property
-    def lead_ids(self) -> list[int]:
-        """The leads this plan decides (forgotten ones aside): those a refresh reads."""
-        return [lead.lead_id for lead in self._leads]
-
-    def managed_fields(self) -> set[str]:
-        """The top-level fields these leads manage, parsed or applied: what a refresh reads."""
-        names: set[str] = set()
-        for lead in self._leads:
-            if lead.doc is not None:
-                names.update(lead.doc.lead.model_fields_set - {"leadId"})
-            record = self._snapshot.leads.get(lead.lead_id)
-            if record is not None:
-                names.update(record.applied)
-        return names
-
-    def plan(
-        self,
-        *,
-        live: LiveLeads | None = None,
-        refreshed: RefreshInfo | None = None,
-        force: bool = False,
-    ) -> Plan:
-        """Decide every lead; with `live` (raw Lofty leads by id, None for a 404) three-way."""
-        changes: list[LeadChange] = []
-        refresh: list[LeadRecord] = []
-        notes: list[LeadWarning] = []
-        drift: list[Drift] = []
-        missing: list[Missing] = []
-        unchanged = 0
-        for lead in self._leads:
-            old = self._snapshot.leads.get(lead.lead_id)
-            raw = live.get(lead.lead_id, None) if live is not None else None
-            if live is not None and raw is None:
-                missing.append(Missing(lead.lead_id, lead.file, managed=old is not None))
-                continue
-            outcome = self._plan_lead(lead, old, raw, force)
-            change, record, findings, drifted = outcome
-            notes.extend(findings)
-            drift.extend(drifted)
-            if change is not None:
-                changes.append(change)
-            else:
-                unchanged += 1
-                if record is not None:
-                    refresh.append(record)
-        if self._strict and notes:
-            raise InvalidLeadFilesError(
-                [Problem(n.file, n.line, n.field, f"{n.message} (--strict)") for n in notes]
-            )
-        changes.extend(self._forget)
-        changes.sort(key=lambda c: (c.file, c.lead_id))
-        planned = set(self.lead_ids)
-        warnings = [w for w in self.load.warnings if w.lead_id in planned] + notes
-        warnings.sort(key=lambda w: (w.file, w.line))
-        drift.sort(key=lambda d: (d.file, d.lead_id, d.field))
-        return Plan(
-            lineage=self._snapshot.lineage,
-            serial=self._snapshot.serial,
-            state_name=self._state_name,
-            changes=tuple(changes),
-            warnings=tuple(warnings),
-            unchanged=unchanged,
-            refresh=tuple(refresh),
-            targets=self._targets,
-            drift=tuple(drift),
-            missing=tuple(sorted(missing, key=lambda m: (m.file, m.lead_id))),
-            refreshed=refreshed,
-        )
-
-    def _wanted_leads(self, wanted: _Targets) -> Iterator[_Lead]:
-        file_of = {f.path: f for f in self.load.files}
-        for source in self.load.files:
-            if source.parsed:
-                continue
-            for lead_id in source.lead_ids:
-                if wanted.wants(lead_id, source.path):
-                    shown = self.load.display(source.path)
-                    yield _Lead(lead_id, shown, source.path, source.digest, source.lead_ids, None)
-        for doc in self.load.leads:
-            if wanted.wants(doc.lead_id, doc.source):
-                source = file_of[doc.source]
-                yield _Lead(doc.lead_id, doc.file, doc.source, source.digest, source.lead_ids, doc)
-
-    def _plan_lead(
+    def lead(
         self,
         lead: _Lead,
         old: LeadRecord | None,
@@ -238,7 +129,11 @@ class Planner:
         )
         if raw is None and old is not None and old.applied_json == applied_json:
             return None, unchanged_record, [], []
-        fields = field_changes(applied, compared) if applied is not None else _added(compared)
+        fields: Sequence[FieldChange] = (
+            field_changes(applied, compared)
+            if applied is not None
+            else AddedFields(applied_json, tuple(compared))
+        )
         live = live_view(raw, compared) if raw is not None else None
         decision = decide(
             lead_id=lead.lead_id,
@@ -247,7 +142,7 @@ class Planner:
             compared=compared,
             applied=applied,
             live=live,
-            ownership=self._ownership,
+            ownership=self.ownership,
             force=force,
         )
         if old is not None and not fields and not decision.differs:
@@ -255,15 +150,15 @@ class Planner:
             return None, unchanged_record, [], decision.drift
         findings = []
         if lead.doc is not None and applied is not None:
-            found = _property_moves(
+            moves = _property_moves(
                 applied.get("property"), compared.get("property"), decision.body
             )
-            findings = [self._placed(lead.doc, finding) for finding in found]
+            findings = [self._placed(lead.doc, finding) for finding in moves]
         change = LeadChange(
             lead.lead_id,
             lead.file,
             "manage" if old is None else "update",
-            tuple(fields),
+            fields if isinstance(fields, AddedFields) else tuple(fields),
             decision.body,
             record,
             expect=decision.expect,
@@ -280,6 +175,165 @@ class Planner:
         return LeadWarning(doc.file, line, doc.lead_id, format_path(finding.path), finding.message)
 
 
+@dataclass
+class _Assembly:
+    """A plan as its leads are decided; `finish` makes the Plan once all are."""
+
+    changes: list[LeadChange] = field(default_factory=list)
+    refresh: list[LeadRecord] = field(default_factory=list)
+    notes: list[LeadWarning] = field(default_factory=list)
+    drift: list[Drift] = field(default_factory=list)
+    missing: list[Missing] = field(default_factory=list)
+    planned: set[int] = field(default_factory=set)
+    unchanged: int = 0
+
+    def add(
+        self,
+        lead_id: int,
+        outcome: tuple[LeadChange | None, LeadRecord | None, list[LeadWarning], list[Drift]],
+    ) -> None:
+        change, record, findings, drifted = outcome
+        self.planned.add(lead_id)
+        self.notes.extend(findings)
+        self.drift.extend(drifted)
+        if change is not None:
+            self.changes.append(change)
+        else:
+            self.unchanged += 1
+            if record is not None:
+                self.refresh.append(record)
+
+    def finish(
+        self,
+        load: LoadResult,
+        snapshot: Snapshot,
+        wanted: _Targets,
+        *,
+        state_name: str,
+        strict: bool,
+        targets: tuple[str, ...],
+        refreshed: RefreshInfo | None,
+    ) -> Plan:
+        if strict and self.notes:
+            raise InvalidLeadFilesError(
+                [Problem(n.file, n.line, n.field, f"{n.message} (--strict)") for n in self.notes]
+            )
+        present = {i for f in load.files for i in f.lead_ids}
+        self.changes.extend(
+            LeadChange(lead_id, load.display(old.file), "forget", (), None, None)
+            for lead_id, old in snapshot.leads.items()
+            if lead_id not in present and wanted.wants(lead_id, old.file)
+        )
+        self.changes.sort(key=lambda c: (c.file, c.lead_id))
+        warnings = [w for w in load.warnings if w.lead_id in self.planned] + self.notes
+        warnings.sort(key=lambda w: (w.file, w.line))
+        self.drift.sort(key=lambda d: (d.file, d.lead_id, d.field))
+        return Plan(
+            lineage=snapshot.lineage,
+            serial=snapshot.serial,
+            state_name=state_name,
+            changes=tuple(self.changes),
+            warnings=tuple(warnings),
+            unchanged=self.unchanged,
+            refresh=tuple(self.refresh),
+            targets=targets,
+            drift=tuple(self.drift),
+            missing=tuple(sorted(self.missing, key=lambda m: (m.file, m.lead_id))),
+            refreshed=refreshed,
+        )
+
+
+class Planner:
+    """Plans the leads below `root` against `snapshot` and, between loading and deciding, lets
+    the caller read them from Lofty (`lead_ids`, `managed_fields`); raises
+    InvalidLeadFilesError if any lead file is invalid, or under `strict` if the plan has a
+    warning of its own. (An offline plan needs no such pause: `make_plan` decides each lead
+    as it is parsed.)"""
+
+    def __init__(
+        self,
+        root: Path,
+        snapshot: Snapshot,
+        *,
+        state_name: str,
+        strict: bool = False,
+        targets: Sequence[str] = (),
+        ownership: Ownership | None = None,
+    ) -> None:
+        self._snapshot = snapshot
+        self._state_name = state_name
+        self._strict = strict
+        self._targets = tuple(targets)
+        self._wanted = parse_targets(targets, root)
+        # --strict must see every cut, so it cannot skip files known to be applied.
+        skip = None if strict else applied_files(snapshot.leads)
+        self.load = load_tree(root, strict=strict, known_unchanged=skip)
+        if self.load.problems:
+            raise InvalidLeadFilesError(self.load.problems)
+        if targets:
+            _check_targets(self._wanted, self.load, snapshot)
+        self._decider = _Decider(snapshot, ownership or Ownership(), self.load)
+        self._leads = list(_wanted_leads(self.load, self._wanted))
+
+    @property
+    def lead_ids(self) -> list[int]:
+        """The leads this plan decides (forgotten ones aside): those a refresh reads."""
+        return [lead.lead_id for lead in self._leads]
+
+    def managed_fields(self) -> set[str]:
+        """The top-level fields these leads manage, parsed or applied: what a refresh reads."""
+        names: set[str] = set()
+        for lead in self._leads:
+            if lead.doc is not None:
+                names.update(lead.doc.lead.model_fields_set - {"leadId"})
+            record = self._snapshot.leads.get(lead.lead_id)
+            if record is not None:
+                names.update(record.applied)
+        return names
+
+    def plan(
+        self,
+        *,
+        live: LiveLeads | None = None,
+        refreshed: RefreshInfo | None = None,
+        force: bool = False,
+    ) -> Plan:
+        """Decide every lead; with `live` (raw Lofty leads by id, None for a 404) three-way."""
+        assembly = _Assembly()
+        for lead in self._leads:
+            old = self._snapshot.leads.get(lead.lead_id)
+            raw = live.get(lead.lead_id, None) if live is not None else None
+            if live is not None and raw is None:
+                assembly.missing.append(Missing(lead.lead_id, lead.file, managed=old is not None))
+                continue
+            assembly.add(lead.lead_id, self._decider.lead(lead, old, raw, force))
+        return assembly.finish(
+            self.load,
+            self._snapshot,
+            self._wanted,
+            state_name=self._state_name,
+            strict=self._strict,
+            targets=self._targets,
+            refreshed=refreshed,
+        )
+
+
+def _wanted_leads(load: LoadResult, wanted: _Targets) -> Iterator[_Lead]:
+    """Every lead to decide, unparsed (applied at its file's hash) first, then parsed."""
+    file_of = {f.path: f for f in load.files}
+    for source in load.files:
+        if source.parsed:
+            continue
+        for lead_id in source.lead_ids:
+            if wanted.wants(lead_id, source.path):
+                shown = load.display(source.path)
+                yield _Lead(lead_id, shown, source.path, source.digest, source.lead_ids, None)
+    for doc in load.leads:
+        if wanted.wants(doc.lead_id, doc.source):
+            source = file_of[doc.source]
+            yield _Lead(doc.lead_id, doc.file, doc.source, source.digest, source.lead_ids, doc)
+
+
 def make_plan(
     root: Path,
     snapshot: Snapshot,
@@ -289,15 +343,45 @@ def make_plan(
     targets: Sequence[str] = (),
     ownership: Ownership | None = None,
 ) -> tuple[Plan, LoadResult]:
-    """An offline plan (no Lofty read) of the leads below `root` against `snapshot`."""
-    planner = Planner(
-        root, snapshot, state_name=state_name, strict=strict, targets=targets, ownership=ownership
+    """An offline plan (nothing read from Lofty) of the leads below `root` against `snapshot`.
+
+    Each lead is decided as soon as it is parsed and its model dropped, so a cold plan of a
+    large tree never holds every parsed lead; a lead applied at its file's hash is only
+    counted. Problems and --target are checked once the files are all read (a problem in any
+    file still means no plan).
+    """
+    wanted = parse_targets(targets, root)
+    skip = None if strict else applied_files(snapshot.leads)
+    load, docs = stream_tree(root, strict=strict, known_unchanged=skip)
+    decider = _Decider(snapshot, ownership or Ownership(), load)
+    assembly = _Assembly()
+    source: SourceFile | None = None
+    for doc in docs:
+        if not wanted.wants(doc.lead_id, doc.source):
+            continue
+        if source is None or source.path != doc.source:
+            source = load.files[-1]  # a file's entry comes just before its leads
+        lead = _Lead(doc.lead_id, doc.file, doc.source, source.digest, source.lead_ids, doc)
+        assembly.add(doc.lead_id, decider.lead(lead, snapshot.leads.get(doc.lead_id), None, False))
+    if load.problems:
+        raise InvalidLeadFilesError(load.problems)
+    if targets:
+        _check_targets(wanted, load, snapshot)
+    for unparsed in load.files:
+        if not unparsed.parsed:
+            wanted_ids = [i for i in unparsed.lead_ids if wanted.wants(i, unparsed.path)]
+            assembly.unchanged += len(wanted_ids)
+            assembly.planned.update(wanted_ids)
+    plan = assembly.finish(
+        load,
+        snapshot,
+        wanted,
+        state_name=state_name,
+        strict=strict,
+        targets=tuple(targets),
+        refreshed=None,
     )
-    return planner.plan(), planner.load
-
-
-def _added(compared: Mapping[str, Any]) -> list[FieldChange]:
-    return [FieldChange(name, "add", None, value) for name, value in compared.items()]
+    return plan, load
 
 
 def field_changes(applied: Mapping[str, Any], compared: Mapping[str, Any]) -> list[FieldChange]:
@@ -326,26 +410,6 @@ def _check_targets(wanted: _Targets, load: LoadResult, snapshot: Snapshot) -> No
             f"--target {', '.join(unknown)}: no such lead or lead file under {load.root} "
             "or in the state"
         )
-
-
-def _unchanged_files(leads: Mapping[int, LeadRecord]) -> KnownUnchanged:
-    """A `known_unchanged` check: skip a file when every lead it held is applied at its hash."""
-    by_file: dict[str, list[LeadRecord]] = defaultdict(list)
-    for record in leads.values():
-        by_file[record.file].append(record)
-
-    def known(rel: str, digest: str) -> Sequence[int] | None:
-        records = by_file.get(rel)
-        if not records:
-            return None
-        expected = records[0].file_leads
-        if {r.lead_id for r in records} != set(expected):
-            return None
-        if all(r.source_hash == digest and r.file_leads == expected for r in records):
-            return expected
-        return None
-
-    return known
 
 
 def _property_moves(before: Any, after: Any, body: Mapping[str, Any]) -> Iterator[Finding]:

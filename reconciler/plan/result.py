@@ -8,8 +8,10 @@ already so in Lofty (`converged`), the drift, the conflicts.
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, overload
 
 from reconciler.loader import LeadWarning
 from reconciler.ownership import Policy
@@ -33,6 +35,51 @@ class FieldChange:
     kind: ChangeKind
     before: Any = None
     after: Any = None
+
+
+class AddedFields(Sequence[FieldChange]):
+    """The field changes of a lead coming under management: every field it records, added.
+
+    They repeat the record word for word, so they are derived from it when asked (in the
+    file's order of fields), rather than held: a cold plan of many leads would otherwise hold
+    every value once more.
+    """
+
+    __slots__ = ("_json", "_names")
+
+    def __init__(self, applied_json: str, names: tuple[str, ...]) -> None:
+        self._json = applied_json
+        self._names = names
+
+    def _items(self) -> tuple[FieldChange, ...]:
+        values = json.loads(self._json)
+        return tuple(FieldChange(name, "add", None, values[name]) for name in self._names)
+
+    def __len__(self) -> int:
+        return len(self._names)
+
+    @overload
+    def __getitem__(self, index: int) -> FieldChange: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[FieldChange]: ...
+
+    def __getitem__(self, index: int | slice) -> FieldChange | Sequence[FieldChange]:
+        return self._items()[index]
+
+    def __iter__(self) -> Iterator[FieldChange]:
+        return iter(self._items())
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Sequence):
+            return self._items() == tuple(other)
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(self._items())
+
+    def __repr__(self) -> str:
+        return repr(self._items())
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,7 +147,7 @@ class LeadChange:
     lead_id: int
     file: str
     action: Action
-    fields: tuple[FieldChange, ...]
+    fields: Sequence[FieldChange]
     body: dict[str, Any] | None
     record: LeadRecord | None
     expect: dict[str, Any] = field(default_factory=dict)

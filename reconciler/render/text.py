@@ -10,7 +10,7 @@ Plan: 0 to manage, 1 to update, 0 to forget, 120 unchanged.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 from reconciler.plan import LeadChange, Plan
 from reconciler.render.common import (
@@ -49,37 +49,46 @@ _Paint = Callable[[str, str], str]  # (colour, text) -> text, coloured only when
 
 def render_text(plan: Plan, options: RenderOptions) -> str:
     """The whole plan as terminal text, ending with the summary line and a newline."""
+    return "".join(text_chunks(plan, options))
 
+
+def text_chunks(plan: Plan, options: RenderOptions) -> Iterator[str]:
+    """The plan as terminal text, a block at a time: a large plan is written as it is
+    rendered instead of being held whole (twice) first."""
+    blocks = _blocks(plan, options)
+    previous = next(blocks)
+    for block in blocks:
+        yield "\n".join(previous) + "\n\n"
+        previous = block
+    yield "\n".join(previous) + "\n"
+
+
+def _blocks(plan: Plan, options: RenderOptions) -> Iterator[list[str]]:
     def paint(colour: str, text: str) -> str:
         return f"{colour}{text}{_RESET}" if options.color else text
 
-    blocks: list[list[str]] = []
     note = targets_note(plan)
     if note:
-        blocks.append([paint(_BOLD, "Note:") + " " + note])
+        yield [paint(_BOLD, "Note:") + " " + note]
     read = refresh_line(plan)
     if read:
-        blocks.append([read])
+        yield [read]
     value = shown_value(options)
     context = LeadContext(plan)
-    blocks.extend(_lead_block(change, paint, value, context) for change in plan.changes)
+    for change in plan.changes:
+        yield _lead_block(change, paint, value, context)
     for title, lines, colour in (
         (CONFLICT_TITLE, list(conflict_lines(plan, value)), _SIGN_COLOUR["-"]),
         (DRIFT_TITLE, list(drift_lines(plan, value)), _SIGN_COLOUR["~"]),
         (MISSING_TITLE, list(missing_lines(plan)), _SIGN_COLOUR["-"]),
     ):
         if lines:
-            blocks.append(
-                [paint(_BOLD, f"{title}:"), *(paint(colour, "!") + " " + line for line in lines)]
-            )
+            yield [paint(_BOLD, f"{title}:"), *(paint(colour, "!") + " " + line for line in lines)]
     if plan.warnings:
-        blocks.append(
-            [paint(_YELLOW_BOLD, "Warning:") + " " + clean(str(w)) for w in plan.warnings]
-        )
+        yield [paint(_YELLOW_BOLD, "Warning:") + " " + clean(str(w)) for w in plan.warnings]
     summary = summary_line(plan)
     head, _, rest = summary.partition(" ")
-    blocks.append([paint(_BOLD, head) + " " + rest])
-    return "\n\n".join("\n".join(block) for block in blocks) + "\n"
+    yield [paint(_BOLD, head) + " " + rest]
 
 
 def _lead_block(
