@@ -477,6 +477,15 @@ def schema() -> int:
     type=click.Choice(["_metadata", "get_metadata"]),
     help="Where GET /v1.0/leads puts paging metadata (Lofty: _metadata; its schema: get_metadata).",
 )
+@click.option(
+    "--short-page-rate",
+    default=0.25,
+    show_default=True,
+    type=click.FloatRange(0, 1),
+    metavar="F",
+    help="Fraction of list pages answered short of the limit before the end, so that clients "
+    "must never assume full pages.",
+)
 def sandbox(
     port: int,
     latency_ms: float,
@@ -487,6 +496,7 @@ def sandbox(
     random_seed: int | None,
     generate: int,
     metadata_key: Literal["_metadata", "get_metadata"],
+    short_page_rate: float,
 ) -> int:
     """Run a Lofty-compatible API on loopback for demos and tests.
 
@@ -506,5 +516,6 @@ def sandbox(
         random_seed=random_seed,
         generate=generate,
         metadata_key=metadata_key,
+        short_page_rate=short_page_rate,
     )
     return _run(lambda console: command(options, console))

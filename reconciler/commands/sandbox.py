@@ -22,6 +22,7 @@ class SandboxOptions:
     random_seed: int | None = None
     generate: int = 0
     metadata_key: Literal["_metadata", "get_metadata"] = "_metadata"
+    short_page_rate: float = 0.25
 
 
 def sandbox(options: SandboxOptions, console: Console) -> int:
@@ -41,6 +42,7 @@ def sandbox(options: SandboxOptions, console: Console) -> int:
             random_seed=options.random_seed,
             generate=options.generate,
             metadata_key=options.metadata_key,
+            short_page_rate=options.short_page_rate,
         )
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
