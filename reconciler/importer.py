@@ -89,12 +89,30 @@ async def adopt(
     progress: Progress | None = None,
 ) -> ImportResult:
     """Write a file and a state record for each lead of `leads` (raw Lofty leads, or failures
-    already decided); `state` None is a dry run: nothing is written."""
+    already decided); `state` None is a dry run: nothing is written.
+
+    Lofty is read ahead while leads are written: the next pages arrive (at the pace the rate
+    limit allows) while a worker thread renders and writes the files of the last ones.
+    """
     result = ImportResult()
     pending: list[LeadRecord] = []
+    queue: asyncio.Queue[dict[str, Any] | Adoption | None] = asyncio.Queue(_READ_AHEAD)
+    reader = asyncio.create_task(_read_into(leads, queue))
     try:
-        async for item in leads:
-            done = item if isinstance(item, Adoption) else _adopt_one(item, target, state, today)
+        while (item := await queue.get()) is not None:
+            if isinstance(item, Adoption):
+                done: Adoption | tuple[Adoption, LeadRecord] = item
+            else:
+                work = asyncio.ensure_future(
+                    asyncio.to_thread(_adopt_one, item, target, state, today)
+                )
+                try:
+                    done = await asyncio.shield(work)
+                except asyncio.CancelledError:  # Ctrl-C: the file being written still counts
+                    late = await work
+                    if isinstance(late, tuple):
+                        pending.append(late[1])
+                    raise
             if isinstance(done, tuple):
                 done, record = done
                 pending.append(record)
@@ -102,12 +120,28 @@ async def adopt(
             if progress:
                 progress(done, len(result.adoptions))
             if state is not None and len(pending) >= RECORD_BATCH:
-                state.write(pending)
+                await asyncio.to_thread(state.write, pending)
                 pending = []
+        await reader  # a failure of the read (say, the list stopped) is raised here
     finally:
+        reader.cancel()
         if state is not None and pending:
             state.write(pending)  # even when interrupted: every written file gets its record
     return result
+
+
+_READ_AHEAD = 2 * RECORD_BATCH  # leads read from Lofty before they are written: two pages
+
+
+async def _read_into(
+    leads: AsyncIterator[dict[str, Any] | Adoption],
+    queue: asyncio.Queue[dict[str, Any] | Adoption | None],
+) -> None:
+    try:
+        async for item in leads:
+            await queue.put(item)
+    finally:
+        await queue.put(None)
 
 
 def _adopt_one(

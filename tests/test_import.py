@@ -6,6 +6,7 @@ The CLI runs in-process (CliRunner) against a real HTTP server, with a real stat
 from __future__ import annotations
 
 import asyncio
+import signal
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -161,10 +162,12 @@ def test_an_import_interrupted_half_way_leaves_whole_files_each_recorded(team: T
     raws = [team.sandbox.lead(i) for i in range(100001, 100251)]
 
     async def leads_then_ctrl_c() -> AsyncIterator[dict[str, Any]]:
-        for raw in raws[:150]:
+        for index, raw in enumerate(raws):
             assert raw is not None
+            if index == 150:
+                signal.raise_signal(signal.SIGINT)  # Ctrl-C while leads are being written
+            await asyncio.sleep(0.001)  # as a page read would let the writer run
             yield raw
-        raise KeyboardInterrupt
 
     team.leads.mkdir()
     state = open_state(str(team.state), env={})
@@ -172,7 +175,7 @@ def test_an_import_interrupted_half_way_leaves_whole_files_each_recorded(team: T
     with pytest.raises(KeyboardInterrupt):
         asyncio.run(adopt(leads_then_ctrl_c(), target, state, today="2026-11-29"))
     files = team.files()
-    assert len(files) == 150
+    assert 0 < len(files) <= 150
     assert not list(team.leads.glob(".*"))  # no partial file
     recorded = open_state(str(team.state), env={}).read().leads
     assert {record.file for record in recorded.values()} == {p.name for p in files}
