@@ -12,13 +12,13 @@ simply sends once).
 from __future__ import annotations
 
 import asyncio
-import hashlib
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
 from reconciler.errors import ApiError, LeadNotFoundError
+from reconciler.gitfiles import blob_id
 from reconciler.leadfile import file_name, render_lead_file, write_new_file
 from reconciler.live import import_values
 from reconciler.model import Lead, comparable, effective
@@ -171,7 +171,7 @@ def _adopt_one(
         return Adoption(lead_id, "failed", shown, f"{shown} already exists; it was not replaced")
     except OSError as exc:
         return Adoption(lead_id, "failed", shown, f"cannot write {shown}: {exc.strerror or exc}")
-    digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
+    digest = blob_id(text.encode("utf-8"))  # the loader's content hash: the next plan skips it
     applied = canonical_json(comparable(effective(lead)))
     return adoption, LeadRecord(lead_id, name, digest, (lead_id,), applied)
 

@@ -114,7 +114,10 @@ def live_view(raw: Mapping[str, Any], managed: Mapping[str, Any]) -> LiveLead:
     notes: list[str] = []
     mapped = file_values(raw, managed=managed, notes=notes)
     projected, unreadable = _project(mapped, managed)
-    values = normalise(lead_id, projected)
+    # Most leads hold just what was applied: then their values are in the normal form already
+    # (the managed ones are) and the model need not check them again.
+    quick = comparable(projected)
+    values = quick if _same_as_managed(quick, managed) else normalise(lead_id, projected)
     tag_names = set(_tag_names(raw.get("tags")))
     if isinstance(managed.get("tagsAdd"), list):
         values["tagsAdd"] = [t for t in managed["tagsAdd"] if t in tag_names]
@@ -128,6 +131,18 @@ def live_view(raw: Mapping[str, Any], managed: Mapping[str, Any]) -> LiveLead:
         updated if isinstance(updated, str) else None,
         tuple(notes),
     )
+
+
+def _same_as_managed(values: Mapping[str, Any], managed: Mapping[str, Any]) -> bool:
+    """Whether every projected value equals the managed one (nested objects key by key)."""
+    for name, value in values.items():
+        want = managed.get(name)
+        if isinstance(value, dict) and isinstance(want, dict):
+            if any(k not in want or want[k] != v for k, v in value.items()):
+                return False
+        elif value != want:
+            return False
+    return True
 
 
 def file_values(

@@ -18,6 +18,7 @@ from reconciler.cli import main
 from reconciler.importer import Target, adopt
 from reconciler.live import READ_BACK, file_values
 from reconciler.loader import load_tree
+from reconciler.plan import make_plan
 from reconciler.sandbox import Sandbox, SandboxConfig
 from reconciler.state import open_state
 
@@ -73,6 +74,8 @@ def test_a_query_adopts_every_matching_lead_and_plan_then_has_nothing_to_do(team
     planned = team.run("plan")
     assert planned.exit_code == 0
     assert planned.stdout.strip().endswith("No changes. 500 leads match the last-applied state.")
+    _, load = make_plan(team.leads, open_state(str(team.state), env={}).read(), state_name="s")
+    assert load.parsed_files == 0  # recorded at the very hash the loader computes
     stats = team.sandbox.stats()
     assert stats["lists"] <= 500 // 100 + 5  # pages of 100, some short, plus the access check
 
