@@ -229,7 +229,11 @@ print(len(snapshot.leads), time.perf_counter() - start)
 IMPORT_GENERATE = 60_000  # generated leads; `--query source=Zillow` picks about a sixth
 IMPORT_QUERY = "source=Zillow"
 SEED = "7"
-RATE = ("--rate-limit", "10", "--rate-window", "1")  # 600 a minute, in one-second windows
+# Lofty's limit as Lofty counts it: 600 a minute, in one-minute windows. (Squeezed into 600/min
+# as 10 per one-second window, the import measured the sandbox rather than the client: Reset
+# is whole epoch seconds and the sandbox starts a window at the first request after the last
+# one ended, so each 1 s window took 2 s however fast the client was.)
+RATE = ("--rate-limit", "600", "--rate-window", "60")
 APPLY_CHANGES = 1_000
 MANAGED = 10_000
 SOURCES = ("Zillow", "Realtor.com", "Open House", "Website", "Referral", "Facebook Ads")
@@ -290,7 +294,7 @@ def read_side(base: Path) -> list[Result]:
             "<= 1.0",
             [
                 f"sandbox --generate {IMPORT_GENERATE} ({IMPORT_QUERY} matches {count}), "
-                f"limit 600/min in 1 s windows; {stats['status_counts']}"
+                f"limit 600/min (one-minute windows); {stats['status_counts']}"
             ],
         ),
         Result(
@@ -370,6 +374,10 @@ def _apply_with_refresh(base: Path, tree: Path, state: Path, generate: tuple[str
             "--state",
             str(state),
             "--auto-approve",
+            # As row A: with the default 4, the last window's 500 PUTs take 7 s at 50 ms each
+            # (latency, not pacing), and that tail alone would decide this row.
+            "--parallelism",
+            "10",
             workdir=base,
             environ=box.env(),
         ).check(0, 1)

@@ -49,18 +49,26 @@ def replace_file(path: Path, data: bytes, *, check: Callable[[Path], None] | Non
     _fsync_directory(path.parent)
 
 
-def create_file(path: Path, data: bytes) -> None:
+def create_file(path: Path, data: bytes, *, sync_folder: bool = True) -> None:
     """Create `path` holding `data`, atomically, never replacing anything already there.
 
     FileExistsError if `path` exists (a dangling symlink included), and that file is kept;
-    any other OSError if it cannot be written. Either way nothing is left behind.
+    any other OSError if it cannot be written. Either way nothing is left behind. A caller
+    creating many files in one folder may pass `sync_folder=False` and call
+    :func:`fsync_folder` once, before it relies on the names having survived a crash.
     """
     temp = _written_beside(path, data)
     try:
         os.link(temp, path)  # unlike a rename, a link fails if the name is taken
     finally:
         temp.unlink(missing_ok=True)
-    _fsync_directory(path.parent)
+    if sync_folder:
+        _fsync_directory(path.parent)
+
+
+def fsync_folder(directory: Path) -> None:
+    """Make the names created in `directory` durable (see :func:`create_file`)."""
+    _fsync_directory(directory)
 
 
 def _written_beside(path: Path, data: bytes) -> Path:

@@ -12,12 +12,15 @@ simply sends once).
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
 from reconciler.errors import ApiError, LeadNotFoundError
+from reconciler.files import fsync_folder
 from reconciler.gitfiles import blob_id
 from reconciler.leadfile import file_name, render_lead_file, write_new_file
 from reconciler.live import import_values
@@ -99,26 +102,13 @@ async def adopt(
     queue: asyncio.Queue[dict[str, Any] | Adoption | None] = asyncio.Queue(_READ_AHEAD)
     reader = asyncio.create_task(_read_into(leads, queue))
     try:
-        while (item := await queue.get()) is not None:
-            if isinstance(item, Adoption):
-                done: Adoption | tuple[Adoption, LeadRecord] = item
-            else:
-                work = asyncio.ensure_future(
-                    asyncio.to_thread(_adopt_one, item, target, state, today)
-                )
-                try:
-                    done = await asyncio.shield(work)
-                except asyncio.CancelledError:  # Ctrl-C: the file being written still counts
-                    late = await work
-                    if isinstance(late, tuple):
-                        pending.append(late[1])
-                    raise
-            if isinstance(done, tuple):
-                done, record = done
-                pending.append(record)
-            result.adoptions.append(done)
-            if progress:
-                progress(done, len(result.adoptions))
+        ended = False
+        while not ended:
+            chunk, ended = await _next_chunk(queue)
+            for done in await _adopt_chunk(chunk, target, state, today, pending):
+                result.adoptions.append(done)
+                if progress:
+                    progress(done, len(result.adoptions))
             if state is not None and len(pending) >= RECORD_BATCH:
                 await asyncio.to_thread(state.write, pending)
                 pending = []
@@ -131,6 +121,7 @@ async def adopt(
 
 
 _READ_AHEAD = 2 * RECORD_BATCH  # leads read from Lofty before they are written: two pages
+_WRITERS = 4  # lead files written at once
 
 
 async def _read_into(
@@ -142,6 +133,61 @@ async def _read_into(
             await queue.put(item)
     finally:
         await queue.put(None)
+
+
+async def _next_chunk(
+    queue: asyncio.Queue[dict[str, Any] | Adoption | None],
+) -> tuple[list[dict[str, Any] | Adoption], bool]:
+    """The next lead (waiting for it) and whatever else has already arrived, up to a batch;
+    True once the end was met."""
+    chunk: list[dict[str, Any] | Adoption] = []
+    item = await queue.get()
+    while item is not None:
+        chunk.append(item)
+        if len(chunk) >= RECORD_BATCH or queue.empty():
+            return chunk, False
+        item = queue.get_nowait()
+    return chunk, True
+
+
+async def _adopt_chunk(
+    chunk: list[dict[str, Any] | Adoption],
+    target: Target,
+    state: StateBackend | None,
+    today: str,
+    pending: list[LeadRecord],
+) -> list[Adoption]:
+    """Write the chunk's files in a worker thread (one thread hand-off and one folder sync per
+    chunk, not per lead); their records join `pending`, even when interrupted meanwhile."""
+    work = asyncio.ensure_future(asyncio.to_thread(_adopt_many, chunk, target, state, today))
+    try:
+        outcomes = await asyncio.shield(work)
+    except asyncio.CancelledError:  # Ctrl-C: the files already written still get records
+        pending.extend(o[1] for o in await work if isinstance(o, tuple))
+        raise
+    adoptions = []
+    for outcome in outcomes:
+        if isinstance(outcome, tuple):
+            adoptions.append(outcome[0])
+            pending.append(outcome[1])
+        else:
+            adoptions.append(outcome)
+    return adoptions
+
+
+def _adopt_many(
+    chunk: list[dict[str, Any] | Adoption], target: Target, state: StateBackend | None, today: str
+) -> list[Adoption | tuple[Adoption, LeadRecord]]:
+    def one(item: dict[str, Any] | Adoption) -> Adoption | tuple[Adoption, LeadRecord]:
+        return item if isinstance(item, Adoption) else _adopt_one(item, target, state, today)
+
+    # Each file is fsynced before it takes its name; a few at a time, the disk syncs them
+    # together (one file at a time, an import spends most of its time waiting for the disk).
+    with ThreadPoolExecutor(_WRITERS) as writers:
+        outcomes = list(writers.map(one, chunk))
+    if any(isinstance(o, tuple) for o in outcomes):
+        fsync_folder(target.root)  # the new names are durable before their records are written
+    return outcomes
 
 
 def _adopt_one(
@@ -160,13 +206,13 @@ def _adopt_one(
     )
     text = render_lead_file(values, modeline=target.modeline, comment=comment)
     path = target.root / name
-    if path.exists() or path.is_symlink():
+    if os.path.lexists(path):  # a file, a folder or a symlink (dangling ones too)
         return Adoption(lead_id, "failed", shown, f"{shown} already exists; it was not replaced")
     adoption = Adoption(lead_id, "imported", shown, notes=tuple(notes))
     if state is None:
         return adoption
     try:
-        write_new_file(path, text)
+        write_new_file(path, text, sync_folder=False)  # synced once per chunk
     except FileExistsError:
         return Adoption(lead_id, "failed", shown, f"{shown} already exists; it was not replaced")
     except OSError as exc:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Mapping
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -59,11 +60,17 @@ quote_like_the_reader(_Dumper)
 def ordered(values: Mapping[str, Any], model: type[BaseModel] = Lead) -> dict[str, Any]:
     """`values` with keys in the model's (the schema's) order, nested objects too, phones and
     zip codes marked for quoting."""
-    names = list(model.model_fields)
+    position = _positions(model)
+    last = len(position)
     result: dict[str, Any] = {}
-    for name in sorted(values, key=lambda n: names.index(n) if n in names else len(names)):
+    for name in sorted(values, key=lambda n: position.get(n, last)):
         result[name] = _ordered_value(name, values[name], model)
     return result
+
+
+@cache
+def _positions(model: type[BaseModel]) -> dict[str, int]:
+    return {name: index for index, name in enumerate(model.model_fields)}
 
 
 def _ordered_value(name: str, value: Any, model: type[BaseModel]) -> Any:
@@ -77,6 +84,7 @@ def _ordered_value(name: str, value: Any, model: type[BaseModel]) -> Any:
     return value
 
 
+@cache
 def _item_model(model: type[BaseModel], name: str) -> type[BaseModel] | None:
     field = model.model_fields.get(name)
     stack: list[Any] = [field.annotation] if field is not None else []
@@ -117,8 +125,9 @@ def file_name(values: Mapping[str, Any]) -> str:
     return f"{slug}-{values['leadId']}.yaml" if slug else f"lead-{values['leadId']}.yaml"
 
 
-def write_new_file(path: Path, text: str) -> None:
+def write_new_file(path: Path, text: str, *, sync_folder: bool = True) -> None:
     """Create `path` with `text`, atomically, refusing to replace anything already there
     (FileExistsError): an import interrupted half-way never leaves a half-written lead file,
-    and a file that appeared meanwhile is kept."""
-    create_file(path, text.encode("utf-8"))
+    and a file that appeared meanwhile is kept. With `sync_folder=False` the caller makes the
+    new names durable itself (`files.fsync_folder`), once for many files."""
+    create_file(path, text.encode("utf-8"), sync_folder=sync_folder)

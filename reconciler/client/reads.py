@@ -122,7 +122,13 @@ class Reader:
         while True:
             page += 1
             where = f"page {page} of the lead list"
-            query = {**params, **({"scrollId": scroll} if scroll else {"offset": str(received)})}
+            # The first page names no place, so that Lofty can start a scroll (a consistent
+            # snapshot, and no re-filtering of the account for every page); without one, the
+            # next pages go by offset.
+            place = (
+                {"scrollId": scroll} if scroll else {"offset": str(received)} if page > 1 else {}
+            )
+            query = {**params, **place}
             call = Call(
                 "GET",
                 "/v1.0/leads",
