@@ -11,15 +11,18 @@ each lead as it comes need not hold every parsed lead at once.
 
 Only regular files inside the leads folder are read, and never more than the size limit of one:
 a FIFO, a device or a socket, or a symlink that leads out of the folder, is a problem for that
-path, found without reading it (so without hanging on it or filling memory from it).
+path, found without reading it (so without hanging on it or filling memory from it);
+`safe_read` does that part.
+
+Longer than the project's ~400-line habit: finding, hashing (or asking git), parsing in worker
+processes and claiming leadIds are one pipeline whose stages hand each other positions and
+problems; split, each part would need the others' private types.
 """
 
 from __future__ import annotations
 
-import errno
 import multiprocessing
 import os
-import stat
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -30,14 +33,13 @@ from reconciler import gitfiles
 from reconciler.errors import LeadsFolderError, Problem
 from reconciler.gitfiles import blob_id
 from reconciler.model import Checked, Lead, check, lead_id_of
+from reconciler.safe_read import read_lead_file
 from reconciler.yamlio import (
-    MAX_FILE_BYTES,
     Document,
     FieldPath,
     YamlProblem,
     decode,
     load_documents,
-    too_large,
 )
 
 # Lead files end in .yaml or .yml, in any case (`Jane.YAML` too): a file a user named so is
@@ -254,7 +256,7 @@ def _settle(
     def digest_of(rel: str) -> str | None:
         digest = ids.get(rel)
         if digest is None:
-            data = _read(os.path.join(result.root, rel), inside, "", [], resolve)
+            data = read_lead_file(os.path.join(result.root, rel), inside, "", [], resolve)
             digest = None if data is None else blob_id(data, algorithm)
         return digest
 
@@ -318,7 +320,9 @@ def line_of(load: LoadResult, doc: LeadDoc, path: FieldPath) -> int:
     Leads keep no node tree (most never need one), so the few messages the planner adds about
     a field look their line up here; the lead's first line stands in if the file changed.
     """
-    data = _read(os.path.join(load.root, doc.source), os.path.realpath(load.root), "", [], True)
+    data = read_lead_file(
+        os.path.join(load.root, doc.source), os.path.realpath(load.root), "", [], True
+    )
     try:
         documents = load_documents(decode(data), collect=True) if data is not None else ()
         for document in documents:
@@ -327,93 +331,6 @@ def line_of(load: LoadResult, doc: LeadDoc, path: FieldPath) -> int:
     except YamlProblem:
         pass
     return doc.line
-
-
-_OPEN_FLAGS = (
-    os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
-)
-
-
-def _read(
-    path: str, inside: str, shown: str, problems: list[Problem], resolve: bool
-) -> bytes | None:
-    """The bytes of the regular file at `path`, if it lies inside the folder `inside` (a real
-    path) and is within the size limit; else None, with a problem saying why.
-
-    The file is opened without following a last-component symlink and without blocking (a FIFO
-    opens at once), then checked with fstat before a byte is read. A symlink, or with `resolve`
-    any path, is first resolved and must stay inside the folder.
-    """
-    try:
-        fd = _open_inside(path, inside, resolve)
-    except _Refused as exc:
-        problems.append(Problem(shown, None, None, str(exc)))
-        return None
-    except OSError as exc:
-        problems.append(Problem(shown, None, None, f"cannot read: {exc.strerror}"))
-        return None
-    try:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
-            problems.append(Problem(shown, None, None, _not_regular(info.st_mode)))
-            return None
-        if info.st_size > MAX_FILE_BYTES:
-            problems.append(Problem(shown, None, None, too_large(info.st_size)))
-            return None
-        data = _read_capped(fd, info.st_size)
-    except OSError as exc:
-        problems.append(Problem(shown, None, None, f"cannot read: {exc.strerror}"))
-        return None
-    finally:
-        os.close(fd)
-    if len(data) > MAX_FILE_BYTES:  # it grew after the check
-        problems.append(Problem(shown, None, None, too_large(len(data))))
-        return None
-    return data
-
-
-class _Refused(Exception):
-    """A path that is not read, and why (the message)."""
-
-
-def _open_inside(path: str, inside: str, resolve: bool) -> int:
-    if not resolve:
-        try:
-            return os.open(path, _OPEN_FLAGS)
-        except OSError as exc:
-            if exc.errno == errno.ENXIO:  # a socket cannot be opened at all
-                raise _Refused(_not_regular(os.lstat(path).st_mode)) from None
-            if exc.errno != errno.ELOOP:  # ELOOP: the last component is a symlink
-                raise
-    real = os.path.realpath(path)
-    if os.path.commonpath([real, inside]) != inside:
-        raise _Refused(
-            "is a symlink to a file outside the leads folder; only files inside it are read"
-        )
-    return _open_inside(real, inside, resolve=False)
-
-
-def _not_regular(mode: int) -> str:
-    kinds = (
-        (stat.S_ISFIFO, "a FIFO (named pipe)"),
-        (stat.S_ISSOCK, "a socket"),
-        (stat.S_ISCHR, "a device"),
-        (stat.S_ISBLK, "a device"),
-        (stat.S_ISDIR, "a folder"),
-    )
-    kind = next((name for test, name in kinds if test(mode)), "not a regular file")
-    return f"is {kind}, not a regular file; only regular files are read as lead files"
-
-
-def _read_capped(fd: int, size: int) -> bytes:
-    """At most MAX_FILE_BYTES + 1 bytes (one more than allowed shows the file grew)."""
-    data = os.read(fd, min(size, MAX_FILE_BYTES) + 1)
-    while len(data) <= MAX_FILE_BYTES:
-        more = os.read(fd, MAX_FILE_BYTES + 1 - len(data))
-        if not more:
-            break
-        data += more
-    return data
 
 
 @dataclass(slots=True)
@@ -491,7 +408,7 @@ def _parse_in_worker(item: _Work) -> _Parsed:
 def _parse_item(item: _Work, *, keep_models: bool) -> _Parsed:
     path, inside, shown, strict, resolve, algorithm = item
     found = _Parsed()
-    data = _read(path, inside, shown, found.problems, resolve)
+    data = read_lead_file(path, inside, shown, found.problems, resolve)
     if data is None:
         return found
     found.digest = blob_id(data, algorithm)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from reconciler import gitfiles, loader
+from reconciler import gitfiles, loader, safe_read
 from reconciler.state import LeadRecord, applied_files
 
 needs_git = pytest.mark.skipif(shutil.which("git") is None, reason="no git binary")
@@ -50,13 +50,13 @@ def checkout(tmp_path: Path) -> Path:
 def _reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """The paths the loader opens from now on."""
     opened: list[str] = []
-    original = loader._read
+    original = safe_read.read_lead_file
 
     def spy(path: str, inside: str, shown: str, problems: list, resolve: bool) -> bytes | None:
         opened.append(os.path.relpath(path, inside))
         return original(path, inside, shown, problems, resolve)
 
-    monkeypatch.setattr(loader, "_read", spy)
+    monkeypatch.setattr(loader, "read_lead_file", spy)
     return opened
 
 

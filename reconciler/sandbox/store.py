@@ -22,6 +22,10 @@ Every accepted change moves `lastUpdateTime`, on a clock that never repeats a va
 answer in `LeadResponse`'s shape: tags as `UserLeadTagVo` objects, `leadInquiry`,
 `leadPropertyList`, `customAttributes`, `hiddenFlag`; `property.priceMin/priceMax` (write-only)
 and `leadTransaction` are never shown, except in the admin view (`write_only=True`).
+
+Longer than the project's ~400-line habit because each rule above is a few lines next to the
+others it interacts with (a PUT's merge, its cuts, the clock, the read shape); the list of
+vendor behaviours is easier to check against the vendor's page in one place.
 """
 
 from __future__ import annotations

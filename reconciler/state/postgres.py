@@ -8,6 +8,10 @@ of its own, so the server releases it when the holder's connection ends, however
 
 The password in the DSN never leaves this module: messages use `mask_dsn`, and error text from
 psycopg/libpq is scrubbed of it before it is passed on.
+
+It is longer than the project's ~400-line habit because the DSN handling, the lock session and
+the schema must stay together: each is where a password or a lock could escape, and the one
+place that scrubs and masks them is this module.
 """
 
 from __future__ import annotations

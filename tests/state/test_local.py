@@ -9,7 +9,8 @@ import pytest
 
 from reconciler.errors import StateError
 from reconciler.state import LeadRecord, Snapshot, migrate, open_state
-from reconciler.state.local import LocalState, _decode_layout
+from reconciler.state.local import LocalState
+from reconciler.state.snapshot_file import decode_layout
 
 
 @pytest.fixture
@@ -198,7 +199,7 @@ def test_everything_the_writer_emits_is_read_by_the_fast_reader(path, record):
     LocalState(path).write(forget=[3])
     LocalState(path).compact()
 
-    fast = _decode_layout(path.read_text(encoding="utf-8"))
+    fast = decode_layout(path.read_text(encoding="utf-8"))
     assert fast is not None
     assert fast.leads == {1: records[0], 2: records[1]}
 
