@@ -21,7 +21,19 @@ from pathlib import Path
 import leadgen
 import yaml
 from corpus import Corpus
-from harness import Result, Run, Sandbox, best, cli, env, mib, no_refresh, python, sandbox
+from harness import (
+    PARSE_ALL,
+    Result,
+    Run,
+    Sandbox,
+    best,
+    cli,
+    env,
+    mib,
+    no_refresh,
+    python,
+    sandbox,
+)
 
 EDITED = list(range(0, 10_000, 100))  # 100 leads spread over the 10k tree
 REPEATS = 5  # runs of each plan and baseline, interleaved; the fastest of each is kept
@@ -37,19 +49,6 @@ for folder, dirs, files in os.walk(sys.argv[1]):
             with open(os.path.join(folder, name), "rb") as handle:
                 data = handle.read()
             hashlib.sha1(b"blob %d\\0" % len(data) + data).hexdigest()
-            count += 1
-print(count, time.perf_counter() - start)
-"""
-
-_PARSE_ALL = """
-import os, sys, time, yaml
-start = time.perf_counter()
-count = 0
-for folder, dirs, files in os.walk(sys.argv[1]):
-    for name in files:
-        if name.endswith((".yaml", ".yml")):
-            with open(os.path.join(folder, name), encoding="utf-8") as handle:
-                yaml.load(handle.read(), Loader=yaml.CSafeLoader)
             count += 1
 print(count, time.perf_counter() - start)
 """
@@ -93,7 +92,7 @@ class ScaleBench:
         leadgen.edit(self.corpus.root, EDITED)
         try:
             for _ in range(REPEATS):
-                parse.append(self.baseline(_PARSE_ALL, 10_000))
+                parse.append(self.baseline(PARSE_ALL, 10_000))
                 empty.append(self.empty_plan())
                 warm.append(self.plan(tree, state, 2))
         finally:

@@ -207,15 +207,7 @@ class LocalState:
         return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns), data
 
     def _journal_stamp(self) -> _Stamp | None:
-        try:
-            st = self.journal_path.stat()
-        except FileNotFoundError:
-            return None
-        except OSError as exc:
-            raise StateError(
-                f"cannot read state journal {self.journal_path}: {_reason(exc)}"
-            ) from None
-        return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+        return _stamp_of(self.journal_path, f"state journal {self.journal_path}")
 
     def _append(self, line: bytes) -> int:
         """Append one entry and make it durable; a torn tail left by a crash is cut first."""
@@ -357,13 +349,7 @@ class LocalState:
         return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns), text
 
     def _stamp(self) -> _Stamp | None:
-        try:
-            st = self.path.stat()
-        except FileNotFoundError:
-            return None
-        except OSError as exc:
-            raise StateError(f"cannot read state {self.describe()}: {_reason(exc)}") from None
-        return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+        return _stamp_of(self.path, f"state {self.describe()}")
 
     def _make_parent(self) -> None:
         try:
@@ -399,6 +385,17 @@ def _fsync_directory(directory: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def _stamp_of(path: Path, what: str) -> _Stamp | None:
+    """The version of the file at `path` now (None if there is none); `what` names it."""
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise StateError(f"cannot read {what}: {_reason(exc)}") from None
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
 
 
 def _reason(exc: OSError) -> str:
