@@ -224,10 +224,12 @@ class _Assembly:
                 [Problem(n.file, n.line, n.field, f"{n.message} (--strict)") for n in self.notes]
             )
         present = {i for f in load.files for i in f.lead_ids}
+        # Ids first: only the records of leads gone from the tree are built (the state's are lazy).
+        gone = [lead_id for lead_id in snapshot.leads if lead_id not in present]
         self.changes.extend(
             LeadChange(lead_id, load.display(old.file), "forget", (), None, None)
-            for lead_id, old in snapshot.leads.items()
-            if lead_id not in present and wanted.wants(lead_id, old.file)
+            for lead_id, old in zip(gone, map(snapshot.leads.__getitem__, gone), strict=True)
+            if wanted.wants(lead_id, old.file)
         )
         self.changes.sort(key=lambda c: (c.file, c.lead_id))
         warnings = [w for w in load.warnings if w.lead_id in self.planned] + self.notes

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Mapping
+from abc import abstractmethod
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
@@ -59,6 +61,33 @@ class Snapshot:
     leads: Mapping[int, LeadRecord]
 
 
+# A source is (file, source_hash, file_leads): what the records of one file at one hash share.
+Source = tuple[str, str, tuple[int, ...]]
+
+
+@dataclass(frozen=True, slots=True)
+class Columns:
+    """Every record as columns: `lead_ids[k]` was applied from `sources[source_indices[k]]`."""
+
+    lead_ids: Sequence[int]
+    source_indices: Sequence[int]
+    sources: Sequence[Source]
+
+
+class IndexedLeads(Mapping[int, LeadRecord]):
+    """Records that can also be listed as `Columns` without building a `LeadRecord` each.
+
+    A no-op plan of a large state looks at no record's applied values: `applied_files` takes
+    the columns instead, and only the records of changed files are ever built.
+    """
+
+    __slots__ = ()
+
+    @abstractmethod
+    def columns(self) -> Columns | None:
+        """The records as columns, or None when they cannot be had without building them."""
+
+
 class StateBackend(Protocol):
     """Where the last-applied state lives. Every write is atomic and bumps `serial` by one."""
 
@@ -103,6 +132,11 @@ def applied_files(leads: Mapping[int, LeadRecord]) -> dict[str, tuple[str, tuple
     read back at that hash, it would say nothing new, so it need not be parsed (the loader's
     `known_unchanged`). A file with a lead not applied, or leads applied at two hashes, is not.
     """
+    columns = leads.columns() if isinstance(leads, IndexedLeads) else None
+    if columns is not None:
+        by_source = _applied_by_source(columns)
+        if by_source is not None:
+            return by_source
     first: dict[str, LeadRecord] = {}
     count: dict[str, int] = {}
     broken: set[str] = set()
@@ -126,6 +160,52 @@ def applied_files(leads: Mapping[int, LeadRecord]) -> dict[str, tuple[str, tuple
         elif len(set(ids)) == n and all(i in leads and leads[i].file == file for i in ids):
             files[file] = (record.source_hash, ids)
     return files
+
+
+def _applied_by_source(columns: Columns) -> dict[str, tuple[str, tuple[int, ...]]]:
+    """`applied_files` from columns, counting records per source rather than building them."""
+    sources, counts = columns.sources, Counter(columns.source_indices)
+    source_of = dict(zip(columns.lead_ids, columns.source_indices, strict=True))
+    used_files = [sources[index][0] for index in counts]
+    broken: set[str] = set()
+    if len(set(used_files)) != len(used_files):  # rare: a file named by two sources in use
+        broken, alias = _shared_files(sources, counts)
+        if alias:  # equal sources are one: count their records together
+            for index, first in alias.items():
+                counts[first] += counts.pop(index)
+            source_of = {i: alias.get(index, index) for i, index in source_of.items()}
+    files: dict[str, tuple[str, tuple[int, ...]]] = {}
+    for index, n in counts.items():
+        file, source_hash, ids = sources[index]
+        if n != len(ids) or file in broken:
+            continue
+        # n records point at this source; they are its leads if each of its leads is one of them.
+        if n == 1:
+            if source_of.get(ids[0]) == index:
+                files[file] = (source_hash, ids)
+        elif len(set(ids)) == n and all(source_of.get(i) == index for i in ids):
+            files[file] = (source_hash, ids)
+    return files
+
+
+def _shared_files(
+    sources: Sequence[Source], counts: Mapping[int, int]
+) -> tuple[set[str], dict[int, int]]:
+    """Of the sources in use, the files named at two hashes or lead lists (never applied), and
+    each source equal to an earlier one, mapped to that one."""
+    broken: set[str] = set()
+    alias: dict[int, int] = {}
+    first_of: dict[str, int] = {}
+    for index in counts:
+        file = sources[index][0]
+        first = first_of.setdefault(file, index)
+        if first == index:
+            continue
+        if sources[first] == sources[index]:
+            alias[index] = first
+        else:
+            broken.add(file)
+    return broken, alias
 
 
 def require_lineage(snapshot: Snapshot) -> None:

@@ -11,16 +11,19 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator, Mapping
+from itertools import compress
+from operator import not_
 from typing import Any
 
 from reconciler.errors import StateError
-from reconciler.state import LeadRecord, Snapshot, canonical_json
+from reconciler.state import Columns, IndexedLeads, LeadRecord, Snapshot, Source, canonical_json
 from reconciler.state.snapshot_file import json_string, one_line
 
 
-class Leads(Mapping[int, LeadRecord]):
+class Leads(IndexedLeads):
     """Records after some writes: a mapping never changed, and what the writes since did to it
-    (None: forgotten). A write makes a new one without copying every record."""
+    (None: forgotten). A write makes a new one without copying every record, and reading it
+    builds no record of the base that was not asked for."""
 
     __slots__ = ("_base", "_changes", "_len")
 
@@ -59,6 +62,24 @@ class Leads(Mapping[int, LeadRecord]):
 
     def __repr__(self) -> str:
         return repr(dict(self))
+
+    def columns(self) -> Columns | None:
+        """The base's columns without the changed leads, and the written records after them,
+        each (file, hash, lead list) of theirs a source past the base's."""
+        base = self._base.columns() if isinstance(self._base, IndexedLeads) else None
+        if base is None or not self._changes:
+            return base
+        changes = self._changes
+        kept = list(map(not_, map(changes.__contains__, base.lead_ids)))
+        lead_ids = list(compress(base.lead_ids, kept))
+        indices = list(compress(base.source_indices, kept))
+        added: dict[Source, int] = {}
+        for lead_id, record in changes.items():
+            if record is not None:
+                source = (record.file, record.source_hash, record.file_leads)
+                lead_ids.append(lead_id)
+                indices.append(added.setdefault(source, len(base.sources) + len(added)))
+        return Columns(lead_ids, indices, [*base.sources, *added])
 
 
 def after(
@@ -160,8 +181,9 @@ def replay(base: Snapshot, data: bytes, where: str) -> tuple[Snapshot, int, int]
             raise broken(f"entry {number}: {exc}") from None
         leads = after(leads, records, forget)
         serial, live = entry_serial, live + len(line) + 1
-    if isinstance(leads, Leads):
+    if isinstance(leads, Leads) and not isinstance(base.leads, IndexedLeads):
         leads = dict(leads)  # one copy: lookups in a plain dict are faster for the planner
+    # Over a snapshot read lazily the view stays: a copy would build every record.
     return Snapshot(base.lineage, serial, leads), end, live
 
 

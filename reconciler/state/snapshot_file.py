@@ -3,28 +3,28 @@
 The layout (documented in docs/state-format.md) stores each lead as one line that points into
 a table of source files, so a file path, its hash and its list of leads are written, read and
 held in memory once however many leads the file holds. `decode` reads exactly that layout by
-slicing lines, and anything else (a file reformatted by hand) with a full JSON parser.
+taking every lead's id and source index in one pass, and builds a lead's record only when it
+is looked at (`LayoutLeads`); anything else (a file reformatted by hand) goes to a full JSON
+parser.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable
+import re
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from itertools import chain
 from json.encoder import encode_basestring
 from typing import Any
 
 from reconciler.errors import StateError
-from reconciler.state import LeadRecord, Snapshot, canonical_json
+from reconciler.state import Columns, IndexedLeads, LeadRecord, Snapshot, Source, canonical_json
 
 FORMAT_VERSION = 2  # 2: a journal may lie beside the snapshot (a reader of 1 would ignore it)
 READABLE_VERSIONS = (1, 2)
 
 # JSON's own string escaping, in C; typeshed types it loosely.
 json_string: Callable[[str], str] = encode_basestring
-
-# A source is (file, source_hash, file_leads); records of one file at one hash share one.
-_Source = tuple[str, str, tuple[int, ...]]
 
 
 def source_leads(
@@ -145,14 +145,22 @@ def decode(text: str, where: str) -> Snapshot:
 _SOURCES_START = '\n"sources":[\n'
 _LEADS_START = '\n],\n"leads":{\n'
 _END = "\n}}\n"
+# A lead's line up to its applied values: '"<leadId>":[<source index>,{'. The first line is
+# matched alone; every other is matched with the end of the line before it ('}],' and the
+# newline), so that one pass over the text checks how each line ends and starts.
+_LEAD_HEAD = r'"([1-9][0-9]*)":\[(0|[1-9][0-9]*),\{'
+_FIRST_LEAD = re.compile(_LEAD_HEAD)
+_NEXT_LEAD = re.compile(r"\}\],\n" + _LEAD_HEAD)
 
 
 def decode_layout(text: str) -> Snapshot | None:
     """Read a file in exactly the layout `encode` writes; None when it is not in that layout.
 
-    Slicing each lead's line is several times faster than a JSON parser building every applied
-    object only for it to be serialized again. Anything unexpected falls back to the full
-    parser, which also produces the precise error.
+    Only each lead's id and source index are read here, for all leads at once with one regular
+    expression, and the layout is checked by counting (every newline of the leads block must
+    end a lead's line, and every line must be matched); a lead's applied values stay in the
+    text until its record is asked for. Anything unexpected falls back to the full parser,
+    which also produces the precise error.
     """
     # Positions, not str.partition: each partition would copy most of a large file once more.
     sources_at = text.find(_SOURCES_START)
@@ -181,24 +189,92 @@ def decode_layout(text: str) -> Snapshot | None:
     sources = _checked_sources(raw_sources)
     if sources is None:
         return None
-    leads: dict[int, LeadRecord] = {}
-    # Neither a JSON string nor canonical JSON holds a raw newline: ",\n" ends each lead's line.
-    try:
-        start, end = leads_at + len(_LEADS_START), len(text) - len(_END)
-        for line in text[start:end].split(",\n") if end > start else ():
-            # '"<leadId>":[<source index>,{...}]': positions, not partitions, copy less
-            brace = line.find(",{")
-            bracket = line.find('":[', 0, brace)
-            lead_id, index = int(line[1:bracket]), int(line[bracket + 3 : brace])
-            if lead_id < 1 or index < 0 or bracket < 1 or line[0] != '"' or line[-2:] != "}]":
-                return None
-            leads[lead_id] = LeadRecord(lead_id, *sources[index], line[brace + 1 : -1])
-    except (ValueError, IndexError):
+    start, end = leads_at + len(_LEADS_START), len(text) - len(_END)
+    leads: Mapping[int, LeadRecord] | None = (
+        LayoutLeads.of(text, start, end, sources) if end > start else {}
+    )
+    if leads is None:
         return None
     return Snapshot(head["lineage"], head["serial"], leads)
 
 
-def _checked_sources(raw: Any) -> list[_Source] | None:
+class LayoutLeads(IndexedLeads):
+    """The leads of a snapshot file as written, each record built from its line when asked for.
+
+    Holds the file's text, each lead's id and source index, and the sources table; reading a
+    large state thus costs one pass over its text, and a plan that changes nothing builds no
+    record. Records come out equal to those an eager read would build (not the same objects).
+    """
+
+    __slots__ = ("_text", "_start", "_end", "_ids", "_indices", "_sources", "_rows", "_spans")
+
+    def __init__(
+        self,
+        text: str,
+        span: tuple[int, int],
+        columns: tuple[list[int], list[int], list[Source]],
+        rows: dict[int, int],
+    ) -> None:
+        self._text = text
+        self._start, self._end = span
+        self._ids, self._indices, self._sources = columns
+        self._rows = rows  # leadId -> its line's number in the block
+        self._spans: tuple[list[int], list[int]] | None = None  # where each line's values are
+
+    @classmethod
+    def of(cls, text: str, start: int, end: int, sources: list[Source]) -> LayoutLeads | None:
+        """The leads in `text[start:end]` (one non-empty block of lead lines), or None when the
+        block is not exactly in the layout: a line that does not start '"<leadId>":[<index>,{'
+        or end '}]', a newline inside a line, a repeated leadId, an index past the sources."""
+        first = _FIRST_LEAD.match(text, start, end)
+        if first is None or not text.endswith("}]", start, end):
+            return None
+        found = _NEXT_LEAD.findall(text, first.end(), end)
+        # Each match holds one newline; if they are all the newlines, every line was matched.
+        if text.count("\n", start, end) != len(found):
+            return None
+        ids = [int(first[1]), *map(int, [lead_id for lead_id, _ in found])]
+        indices = [int(first[2]), *map(int, [index for _, index in found])]
+        rows = dict(zip(ids, range(len(ids)), strict=True))
+        if len(rows) != len(ids) or max(indices) >= len(sources):
+            return None
+        return cls(text, (start, end), (ids, indices, sources), rows)
+
+    def columns(self) -> Columns:
+        return Columns(self._ids, self._indices, self._sources)
+
+    def __getitem__(self, lead_id: int) -> LeadRecord:
+        row = self._rows[lead_id]
+        starts, stops = self._spans or self._find_spans()
+        applied_json = self._text[starts[row] : stops[row]]
+        return LeadRecord(lead_id, *self._sources[self._indices[row]], applied_json)
+
+    def _find_spans(self) -> tuple[list[int], list[int]]:
+        """Where each line's applied values start and stop; found once, on the first lookup."""
+        text, start, end = self._text, self._start, self._end
+        first = _FIRST_LEAD.match(text, start, end)
+        assert first is not None  # checked by `of`
+        found = list(_NEXT_LEAD.finditer(text, first.end(), end))
+        # A match starts at the '}' closing the line before it, ends past the '{' opening its own.
+        starts = [first.end() - 1, *[match.end() - 1 for match in found]]
+        stops = [*[match.start() + 1 for match in found], end - 1]
+        self._spans = (starts, stops)
+        return self._spans
+
+    def __contains__(self, lead_id: object) -> bool:
+        return lead_id in self._rows
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self._rows)
+
+    def __len__(self) -> int:
+        return len(self._ids)
+
+    def __repr__(self) -> str:
+        return repr(dict(self))
+
+
+def _checked_sources(raw: Any) -> list[Source] | None:
     """Sources as (file, hash, file_leads) tuples; None if any item is malformed.
 
     The checks run as whole-list passes (`map` over builtins) rather than a Python loop per
