@@ -22,14 +22,16 @@ import hashlib
 import os
 import re
 import subprocess
+import tempfile
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import IO, Any
 
 GIT_TIMEOUT = 20.0  # seconds; a 100,000-file checkout answers in a quarter of a second
 MAX_OUTPUT = 256 * 1024 * 1024  # bytes; about 80 bytes a file
-_PIECE = 1024 * 1024
+_POLL = 0.05  # seconds between looks at how much git has written
 
 # Where git would look for the repository if told so by the environment: cleared, so that git
 # finds the checkout the leads folder belongs to (a hook's temporary index, say, is not it).
@@ -119,67 +121,99 @@ def list_files(folder: str, *, timeout: float = GIT_TIMEOUT) -> GitListing | Non
     return PendingListing(folder, timeout=timeout).result()
 
 
+# One `git ls-files -z -v -c -m -d -o --directory --no-empty-directory -s` prints the union of
+# these two; run at once, git checks the tracked files and walks for untracked ones in parallel
+# (at 100,000 files: 0.25 s as one command, 0.16 s as two).
+_TRACKED_FLAGS = (
+    "-v",  # lowercase tags for assume-unchanged files: git does not check those
+    "--cached",
+    "--modified",
+    "--deleted",
+    "--stage",
+)
+_UNTRACKED_FLAGS = (
+    "-v",  # "? <path>" for each
+    "--others",
+    "--directory",  # an untracked folder as one entry, walked by the caller
+    "--no-empty-directory",
+)
+
+
 def _ls_files(folder: str, timeout: float) -> bytes | None:
-    """The raw answer of git for `folder`, or None (no git, not a checkout, too slow, too big)."""
+    """The raw answer of git for `folder`, or None (no git, not a checkout, too slow, too big).
+
+    Git writes to temporary files rather than pipes: a pipe holds 64 KiB, so git would wait for
+    this thread to read each piece, and this thread waits for the interpreter's lock while the
+    main thread reads the state in long C calls (a 100,000-file answer took 0.42 s instead of
+    0.19 s that way). The files are watched, so an answer larger than `MAX_OUTPUT` ends git.
+    """
     env = {k: v for k, v in os.environ.items() if k not in _LOCATION_VARIABLES}
     env["GIT_OPTIONAL_LOCKS"] = "0"  # a read must never take the index lock
-    command = [
-        "git",
-        "ls-files",
-        "-z",
-        "-v",  # lowercase tags for assume-unchanged files: git does not check those
-        "--cached",
-        "--modified",
-        "--deleted",
-        "--others",
-        "--directory",  # an untracked folder as one entry, walked by the caller
-        "--no-empty-directory",
-        "--stage",
-        "--",
-        ".",
-    ]
+    with tempfile.TemporaryFile() as tracked, tempfile.TemporaryFile() as untracked:
+        outputs = (tracked, untracked)
+        processes: list[subprocess.Popen[bytes]] = []
+        try:
+            for flags, output in zip((_TRACKED_FLAGS, _UNTRACKED_FLAGS), outputs, strict=True):
+                processes.append(
+                    subprocess.Popen(
+                        ["git", "ls-files", "-z", *flags, "--", "."],
+                        cwd=folder,
+                        env=env,
+                        stdin=subprocess.DEVNULL,
+                        stdout=output,
+                        stderr=subprocess.DEVNULL,
+                    )
+                )
+            if not _finished(processes, outputs, time.monotonic() + timeout):
+                return None
+        except OSError:  # no git binary, or the folder is gone
+            return None
+        finally:
+            for process in processes:
+                if process.poll() is None:
+                    process.kill()
+                    process.wait()
+        if any(process.returncode for process in processes):
+            return None
+        if _written(outputs) > MAX_OUTPUT:
+            return None
+        return b"".join(_read_from_start(output) for output in outputs)
+
+
+def _finished(
+    processes: list[subprocess.Popen[bytes]], outputs: tuple[IO[bytes], ...], deadline: float
+) -> bool:
+    """Wait for every process; False (and they are killed) once past the deadline or once
+    their output together exceeds `MAX_OUTPUT`. A watcher thread looks every `_POLL` seconds,
+    so the wait itself ends the moment git does."""
+    done, overrun = threading.Event(), threading.Event()
+
+    def watch() -> None:
+        while not done.wait(_POLL):
+            if _written(outputs) > MAX_OUTPUT or time.monotonic() > deadline:
+                overrun.set()
+                for process in processes:
+                    process.kill()
+                return
+
+    watcher = threading.Thread(target=watch, name="git-ls-files-watch", daemon=True)
+    watcher.start()
     try:
-        process = subprocess.Popen(
-            command,
-            cwd=folder,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-        )
-    except OSError:  # no git binary, or the folder is gone
-        return None
-    assert process.stdout is not None
-    watchdog = threading.Timer(timeout, process.kill)
-    watchdog.start()
-    try:
-        output = _read_capped(process.stdout)
-        if len(output) > MAX_OUTPUT:
-            process.kill()
-        code = process.wait(timeout)
-    finally:
-        watchdog.cancel()
-        process.stdout.close()
-        if process.poll() is None:
-            process.kill()
+        for process in processes:
             process.wait()
-    if code != 0 or len(output) > MAX_OUTPUT:
-        return None
-    return output
+    finally:
+        done.set()
+        watcher.join()
+    return not overrun.is_set()
 
 
-def _read_capped(stream: IO[bytes]) -> bytes:
-    """Everything up to MAX_OUTPUT + 1 bytes, read a piece at a time (asking for the whole cap
-    at once would reserve that much memory up front)."""
-    pieces: list[bytes] = []
-    size = 0
-    while size <= MAX_OUTPUT:
-        piece = stream.read1(min(_PIECE, MAX_OUTPUT + 1 - size))  # type: ignore[attr-defined]
-        if not piece:
-            break
-        pieces.append(piece)
-        size += len(piece)
-    return b"".join(pieces)
+def _written(outputs: tuple[IO[bytes], ...]) -> int:
+    return sum(os.fstat(output.fileno()).st_size for output in outputs)
+
+
+def _read_from_start(output: IO[bytes]) -> bytes:
+    output.seek(0)
+    return output.read()  # its size was checked: at most MAX_OUTPUT
 
 
 def parse_listing(output: bytes, folder: str) -> GitListing:

@@ -220,6 +220,22 @@ def test_a_git_that_does_not_answer_in_time_is_not_waited_for(
     assert time.monotonic() - started < 10
 
 
+def test_a_git_that_answers_without_end_is_stopped_at_the_cap(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    fake = bin_dir / "git"
+    fake.write_text("#!/bin/sh\nexec yes 'H 100644 0000 0\tlead.yaml'\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}:/usr/bin:/bin")
+    monkeypatch.setattr(gitfiles, "MAX_OUTPUT", 64 * 1024)
+
+    started = time.monotonic()
+    assert gitfiles.list_files(str(tmp_path), timeout=30) is None  # not trusted, not waited for
+    assert time.monotonic() - started < 10
+
+
 def test_a_folder_outside_any_checkout_is_hashed_by_reading(tmp_path: Path) -> None:
     if shutil.which("git") is None:
         pytest.skip("no git binary")

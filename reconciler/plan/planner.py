@@ -374,11 +374,13 @@ def make_plan(
         raise InvalidLeadFilesError(load.problems)
     if targets:
         _check_targets(wanted, load, snapshot)
-    for unparsed in load.files:
-        if not unparsed.parsed:
-            wanted_ids = [i for i in unparsed.lead_ids if wanted.wants(i, unparsed.path)]
-            assembly.unchanged += len(wanted_ids)
-            assembly.planned.update(wanted_ids)
+    unparsed = (f for f in load.files if not f.parsed)
+    if wanted:
+        unchanged = [i for f in unparsed for i in f.lead_ids if wanted.wants(i, f.path)]
+    else:  # every lead is wanted: no check per lead (a no-op plan of 100k leads is this loop)
+        unchanged = [i for f in unparsed for i in f.lead_ids]
+    assembly.unchanged += len(unchanged)
+    assembly.planned.update(unchanged)
     plan = assembly.finish(
         load,
         snapshot,
