@@ -68,6 +68,13 @@ class Corpus:
             "user.name=bench",
             "-c",
             "user.email=bench@example.com",
+            # 100,000 new loose objects would start `git gc --auto` in the background, packing
+            # them on one core for a minute while the plans are measured; a clone has them
+            # packed already.
+            "-c",
+            "gc.auto=0",
+            "-c",
+            "maintenance.auto=false",
             "commit",
             "-q",
             "--allow-empty",

@@ -13,20 +13,21 @@ import asyncio
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from reconciler.client import settings_from_env
 from reconciler.commands import EXIT_CHANGES, EXIT_OK
-from reconciler.commands.lofty import ClientFactory, lofty_client
 from reconciler.console import Console
 from reconciler.errors import UsageError
 from reconciler.gc_pause import gc_paused
 from reconciler.loader import prefetch
 from reconciler.ownership import load_ownership
 from reconciler.plan import Plan, Planner, load_plan, make_plan, save_plan
-from reconciler.refresh import read_live
 from reconciler.render import RenderOptions, render_chunks
 from reconciler.state import Snapshot, StateBackend, open_state
 from reconciler.state.local import LocalState
+
+if TYPE_CHECKING:  # the client is imported only when a plan reads Lofty (--refresh)
+    from reconciler.commands.lofty import ClientFactory
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -46,7 +47,7 @@ class PlanOptions:
 
 
 def plan(
-    options: PlanOptions, console: Console, *, client_factory: ClientFactory = lofty_client
+    options: PlanOptions, console: Console, *, client_factory: ClientFactory | None = None
 ) -> int:
     """Show what apply would change (and, refreshed, what drifted in Lofty); optionally save
     it for `apply PLANFILE`. With `--detailed-exitcode`, 2 means changes, drift or conflicts."""
@@ -94,8 +95,14 @@ def plan(
 
 
 async def _refreshed(
-    planner: Planner, options: PlanOptions, console: Console, client_factory: ClientFactory
+    planner: Planner, options: PlanOptions, console: Console, client_factory: ClientFactory | None
 ) -> Plan:
+    from reconciler.client import settings_from_env
+    from reconciler.commands.lofty import lofty_client
+    from reconciler.refresh import read_live
+
+    client_factory = client_factory or lofty_client
+
     settings = settings_from_env(
         console.env, parallelism=options.parallelism, rate_limit_per_minute=options.rate_limit
     )
