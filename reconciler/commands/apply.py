@@ -26,7 +26,7 @@ from reconciler.gc_pause import gc_paused, heap_frozen
 from reconciler.live import live_view
 from reconciler.loader import prefetch
 from reconciler.ownership import load_ownership
-from reconciler.plan import LeadChange, Plan, Planner, load_plan, make_plan, verify
+from reconciler.plan import LeadChange, Plan, Planner, load_plan, start_plan, verify
 from reconciler.plan.threeway import MISSING, value_at
 from reconciler.refresh import read_live
 from reconciler.state import Snapshot, StateBackend, open_state
@@ -77,22 +77,14 @@ def apply(
                 source: Plan | Planner = _saved_plan(options.planfile, snapshot, state)
             else:
                 with gc_paused():  # as `plan` does: no collector passes over 100k leads' objects
-                    if options.refresh:  # load now, decide once Lofty is read
-                        source = Planner(
-                            options.dir,
-                            snapshot,
-                            state_name=state.describe(),
-                            targets=options.targets,
-                            ownership=ownership,
-                        )
-                    else:  # decide each lead as it is parsed
-                        source, _ = make_plan(
-                            options.dir,
-                            snapshot,
-                            state_name=state.describe(),
-                            targets=options.targets,
-                            ownership=ownership,
-                        )
+                    source = start_plan(
+                        options.dir,
+                        snapshot,
+                        refresh=options.refresh,
+                        state_name=state.describe(),
+                        targets=options.targets,
+                        ownership=ownership,
+                    )
             session = _Session(options, console, state, client_factory)
             with heap_frozen():
                 result = asyncio.run(session.run(source, snapshot))

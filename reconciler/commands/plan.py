@@ -21,7 +21,7 @@ from reconciler.errors import UsageError
 from reconciler.gc_pause import gc_paused
 from reconciler.loader import prefetch
 from reconciler.ownership import load_ownership
-from reconciler.plan import Plan, Planner, load_plan, make_plan, save_plan
+from reconciler.plan import Plan, Planner, load_plan, save_plan, start_plan
 from reconciler.render import RenderOptions, render_chunks
 from reconciler.state import Snapshot, StateBackend, open_state
 from reconciler.state.local import LocalState
@@ -59,28 +59,21 @@ def plan(
         prefetch(options.dir)  # git lists the files while the state is read
         snapshot = state.read()
         with gc_paused():
-            if options.refresh:  # load now, decide once Lofty is read
-                planner = Planner(
-                    options.dir,
-                    snapshot,
-                    state_name=state.describe(),
-                    strict=options.strict,
-                    targets=options.targets,
-                    ownership=ownership,
-                )
-            else:  # decide each lead as it is parsed
-                made, _ = make_plan(
-                    options.dir,
-                    snapshot,
-                    state_name=state.describe(),
-                    strict=options.strict,
-                    targets=options.targets,
-                    ownership=ownership,
-                )
+            source = start_plan(
+                options.dir,
+                snapshot,
+                refresh=options.refresh,
+                state_name=state.describe(),
+                strict=options.strict,
+                targets=options.targets,
+                ownership=ownership,
+            )
     finally:
         state.close()
-    if options.refresh:
-        made = asyncio.run(_refreshed(planner, options, console, client_factory))
+    if isinstance(source, Planner):  # decided once Lofty is read
+        made = asyncio.run(_refreshed(source, options, console, client_factory))
+    else:
+        made = source
     note_no_state(state, snapshot, made, console)
     render_to(console, made, options.format)
     if options.write_drift:

@@ -16,7 +16,14 @@ from reconciler.plan.planfile import (
     save_plan,
     verify,
 )
-from reconciler.plan.planner import LiveLeads, Planner, field_changes, make_plan, parse_targets
+from reconciler.plan.planner import (
+    LiveLeads,
+    Planner,
+    field_changes,
+    make_plan,
+    parse_targets,
+    start_plan,
+)
 from reconciler.plan.result import (
     Conflict,
     Drift,
@@ -48,5 +55,6 @@ __all__ = [
     "parse_targets",
     "plan_to_doc",
     "save_plan",
+    "start_plan",
     "verify",
 ]

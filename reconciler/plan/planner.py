@@ -393,6 +393,34 @@ def make_plan(
     return plan, load
 
 
+def start_plan(
+    root: Path,
+    snapshot: Snapshot,
+    *,
+    refresh: bool,
+    state_name: str,
+    strict: bool = False,
+    targets: Sequence[str] = (),
+    ownership: Ownership | None = None,
+) -> Plan | Planner:
+    """The plan of the leads below `root`: offline, decided as each lead is parsed
+    (`make_plan`); or with `refresh`, a `Planner` holding the files, which decides once the
+    caller has read the managed leads from Lofty."""
+    if refresh:
+        return Planner(
+            root,
+            snapshot,
+            state_name=state_name,
+            strict=strict,
+            targets=targets,
+            ownership=ownership,
+        )
+    plan, _ = make_plan(
+        root, snapshot, state_name=state_name, strict=strict, targets=targets, ownership=ownership
+    )
+    return plan
+
+
 def field_changes(applied: Mapping[str, Any], compared: Mapping[str, Any]) -> list[FieldChange]:
     """The two-way field changes from the last-applied values to the file's."""
     changed: list[FieldChange] = []
