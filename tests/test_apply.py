@@ -282,6 +282,19 @@ def test_a_plan_against_a_state_that_does_not_exist_says_where_it_looked(team: T
     assert "run from the folder that holds its state or pass --state" in result.stderr
 
 
+def test_an_offline_apply_against_a_state_that_does_not_exist_says_where_it_looked(
+    team: Team,
+) -> None:
+    team.write(1, firstName="Jane")
+    assert team.apply(ok) == EXIT_OK
+    assert f"note: no state found at {team.state_path} (looked for " in team.err.getvalue()
+    team.err.seek(0)
+    team.err.truncate()
+    team.write(1, firstName="Janet")
+    assert team.apply(ok) == EXIT_OK  # the state exists now: nothing to say
+    assert "no state found" not in team.err.getvalue()
+
+
 def test_a_wrong_credential_is_caught_before_the_user_is_asked_and_nothing_is_sent(
     team: Team,
 ) -> None:

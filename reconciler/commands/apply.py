@@ -119,9 +119,7 @@ class _Session:
     async def run(self, source: Plan | Planner, snapshot: Snapshot) -> ApplyResult | None:
         """The result, or None when the user said no."""
         options = self.options
-        if isinstance(source, Planner) and not options.refresh:
-            with gc_paused():
-                source = source.plan(force=options.force_conflicts)
+        if isinstance(source, Plan) and options.planfile is None:  # a fresh offline plan
             note_no_state(self.state, snapshot, source, self.console)
         if isinstance(source, Plan) and not any(c.needs_call for c in source.changes):
             return await self._without_calls(source)  # no credential needed: no call is made
