@@ -46,7 +46,7 @@ def replace_file(path: Path, data: bytes, *, check: Callable[[Path], None] | Non
     finally:
         with suppress(FileNotFoundError):
             temp.unlink()
-    _fsync_directory(path.parent)
+    fsync_folder(path.parent)
 
 
 def create_file(path: Path, data: bytes, *, sync_folder: bool = True) -> None:
@@ -63,12 +63,7 @@ def create_file(path: Path, data: bytes, *, sync_folder: bool = True) -> None:
     finally:
         temp.unlink(missing_ok=True)
     if sync_folder:
-        _fsync_directory(path.parent)
-
-
-def fsync_folder(directory: Path) -> None:
-    """Make the names created in `directory` durable (see :func:`create_file`)."""
-    _fsync_directory(directory)
+        fsync_folder(path.parent)
 
 
 def _written_beside(path: Path, data: bytes) -> Path:
@@ -92,9 +87,9 @@ def _written_beside(path: Path, data: bytes) -> Path:
     raise FileExistsError(errno.EEXIST, "no free temporary name", str(path.parent))
 
 
-def _fsync_directory(directory: Path) -> None:
-    """Make the new name durable; a system that cannot sync a folder (Windows) still has the
-    file, so that failure is not one."""
+def fsync_folder(directory: Path) -> None:
+    """Make the names created in `directory` durable; a system that cannot sync a folder
+    (Windows) still has the files, so that failure is not one."""
     with suppress(OSError):
         fd = os.open(directory, os.O_RDONLY)
         try:
