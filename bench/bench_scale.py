@@ -266,17 +266,7 @@ def read_side(base: Path) -> list[Result]:
     tree, state = base / "leads", base / "state.json"
     generate = ("--generate", str(IMPORT_GENERATE), "--random-seed", SEED)
     with sandbox(*generate, *RATE, *PAGES) as box:
-        imported = cli(
-            "import",
-            "--query",
-            IMPORT_QUERY,
-            "--dir",
-            str(tree),
-            "--state",
-            str(state),
-            workdir=base,
-            environ=box.env(),
-        ).check()
+        imported = _import(base, box, IMPORT_QUERY, tree, state)
         stats = box.stats()
     count = sum(1 for _ in tree.rglob("*.yaml"))
     if f"{count} imported" not in imported.output():
@@ -314,20 +304,16 @@ def read_side(base: Path) -> list[Result]:
     tree, state = base / "managed", base / "managed-state.json"
     with sandbox(*managed, *PAGES) as box:
         for source in SOURCES:
-            cli(
-                "import",
-                "--query",
-                f"source={source}",
-                "--dir",
-                str(tree),
-                "--state",
-                str(state),
-                workdir=base,
-                environ=box.env(),
-            ).check()
+            _import(base, box, f"source={source}", tree, state)
         results.append(_plan_refresh(base, box, tree, state))
     results.append(_apply_with_refresh(base, tree, state, managed))
     return results
+
+
+def _import(base: Path, box: Sandbox, query: str, tree: Path, state: Path) -> Run:
+    """`reconciler import --query QUERY` from `box` into `tree`, recorded in `state`."""
+    args = ("import", "--query", query, "--dir", str(tree), "--state", str(state))
+    return cli(*args, workdir=base, environ=box.env()).check()
 
 
 def _plan_refresh(base: Path, box: Sandbox, tree: Path, state: Path) -> Result:
